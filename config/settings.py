@@ -1,0 +1,194 @@
+"""Settings for Consentframe, read from the environment.
+
+Defaults give the embedded set-up (SQLite file and a broker-less Celery worker in the local data
+folder) so that the demo runs on a bare machine; production and CI set DATABASE_URL (PostgreSQL),
+CELERY_BROKER_URL (Redis) and, with DEBUG off, a real SECRET_KEY.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# Everything generated at run time (database, media, keys, certificates) lives here, outside git.
+DATA_DIR = Path(os.environ.get("CONSENTFRAME_DATA_DIR", BASE_DIR / "data")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+_DEV_SECRET_KEY = "dev-insecure-consentframe-key-do-not-use-in-production"
+SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET_KEY)
+if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the development default while DEBUG is off. "
+        "Set the SECRET_KEY environment variable to a long random value."
+    )
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "consent",
+    "rendering",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'consentframe.sqlite3'}"),
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes (web, embedded worker) share the file: wait for locks instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = os.environ.get("TIME_ZONE", "Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+
+# --- Consent and ledger -----------------------------------------------------------------------
+# Ed25519 key that signs every audit event; a development key is generated here on first use.
+LEDGER_SIGNING_KEY_PATH = Path(
+    os.environ.get("LEDGER_SIGNING_KEY_PATH", DATA_DIR / "keys" / "ledger-ed25519.pem")
+)
+# Upload limits for likeness reference media (validated by content, not by name).
+LIKENESS_MAX_UPLOAD_BYTES = int(os.environ.get("LIKENESS_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+LIKENESS_MAX_IMAGE_PIXELS = int(os.environ.get("LIKENESS_MAX_IMAGE_PIXELS", 40_000_000))
+LIKENESS_MIN_IMAGE_SIDE = int(os.environ.get("LIKENESS_MIN_IMAGE_SIDE", 64))
+LIKENESS_MAX_AUDIO_SECONDS = float(os.environ.get("LIKENESS_MAX_AUDIO_SECONDS", 600))
+
+# --- Provenance (C2PA) and labels --------------------------------------------------------------
+PROVENANCE_DIR = Path(os.environ.get("PROVENANCE_DIR", DATA_DIR / "provenance"))
+# Production passes PEM paths (or configures a callback signer); the demo generates a local CA.
+C2PA_SIGNING_CERT_PATH = os.environ.get("C2PA_SIGNING_CERT_PATH", "")
+C2PA_SIGNING_KEY_PATH = os.environ.get("C2PA_SIGNING_KEY_PATH", "")
+C2PA_TRUST_ANCHORS_PATH = os.environ.get("C2PA_TRUST_ANCHORS_PATH", "")
+# RFC 3161 timestamp authority. Production needs one: without it a manifest reads Invalid once
+# the signing certificate expires. Empty means no timestamp (development only).
+C2PA_TSA_URL = os.environ.get("C2PA_TSA_URL", "")
+AIGC_CONTENT_PRODUCER = os.environ.get("AIGC_CONTENT_PRODUCER", "Consentframe")
+AIGC_CONTENT_PROPAGATOR = os.environ.get("AIGC_CONTENT_PROPAGATOR", "")
+
+# --- Rendering ---------------------------------------------------------------------------------
+RENDER_BACKEND = os.environ.get("RENDER_BACKEND", "rendering.backends.portrait.PortraitAnimator")
+RENDER_WEIGHTS_DIR = os.environ.get("RENDER_WEIGHTS_DIR", "")
+RENDER_DEVICE = os.environ.get("RENDER_DEVICE", "auto")  # auto → CUDA when present, else CPU
+SEGMENT_SECONDS = float(os.environ.get("SEGMENT_SECONDS", 2.0))
+
+# --- Celery ------------------------------------------------------------------------------------
+# Unset broker → kombu's SQLAlchemy transport on a SQLite file: a worker that needs no server.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{DATA_DIR / 'celery-broker.sqlite3'}"
+CELERY_EMBEDDED_BROKER = not os.environ.get("CELERY_BROKER_URL")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
+CELERY_TASK_ROUTES = {"rendering.tasks.*": {"queue": "gpu"}}
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- REST framework ----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Consentframe API",
+    "DESCRIPTION": "Consent, licenses, clones, streams and provenance for AI digital-clone hosts.",
+    "VERSION": "0.1.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

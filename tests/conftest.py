@@ -1,0 +1,7 @@
+"""Shared fixtures. Media written by tests goes to a temporary folder, never the data folder."""
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
