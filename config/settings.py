@@ -56,8 +56,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "consent",
     "rendering",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -68,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -82,6 +85,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.portal",
             ],
         },
     },
@@ -150,6 +154,9 @@ RENDER_BACKEND = os.environ.get("RENDER_BACKEND", "rendering.backends.portrait.P
 RENDER_WEIGHTS_DIR = os.environ.get("RENDER_WEIGHTS_DIR", "")
 RENDER_DEVICE = os.environ.get("RENDER_DEVICE", "auto")  # auto → CUDA when present, else CPU
 SEGMENT_SECONDS = float(os.environ.get("SEGMENT_SECONDS", 2.0))
+# Stream audio uploaded by brands: checked by content with PyAV, decoded once to 16 kHz PCM.
+STREAM_AUDIO_MAX_UPLOAD_BYTES = int(os.environ.get("STREAM_AUDIO_MAX_UPLOAD_BYTES", 200 * 1024 * 1024))
+STREAM_AUDIO_MAX_SECONDS = float(os.environ.get("STREAM_AUDIO_MAX_SECONDS", 3 * 3600))
 
 # --- Celery ------------------------------------------------------------------------------------
 # Unset broker → kombu's SQLAlchemy transport on a SQLite file: a worker that needs no server.
@@ -162,6 +169,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
+# The embedded (SQLAlchemy) broker is polled: poll often enough that segments follow each other promptly.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.2} if CELERY_EMBEDDED_BROKER else {}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -178,12 +187,46 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.exceptions.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON", "120/min"),
+        "user": os.environ.get("API_THROTTLE_USER", "1200/min"),
+        "verify": os.environ.get("API_THROTTLE_VERIFY", "30/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Consentframe API",
     "DESCRIPTION": "Consent, licenses, clones, streams and provenance for AI digital-clone hosts.",
     "VERSION": "0.1.0",
+    # Swagger UI served from this origin (drf-spectacular-sidecar): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- Portal security -----------------------------------------------------------------------------
+# Cookies only over HTTPS once DEBUG is off; the session cookie is never readable by scripts.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 8 * 3600))
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Failed logins allowed per (username, IP) and per IP before the login is refused for a while.
+PORTAL_LOGIN_MAX_FAILURES = int(os.environ.get("PORTAL_LOGIN_MAX_FAILURES", 5))
+PORTAL_LOGIN_MAX_FAILURES_PER_IP = int(os.environ.get("PORTAL_LOGIN_MAX_FAILURES_PER_IP", 50))
+PORTAL_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("PORTAL_LOGIN_LOCKOUT_SECONDS", 15 * 60))
+# Public verifier uploads (checked by content: JPEG, PNG, WebP or MP4/MOV).
+VERIFIER_MAX_UPLOAD_BYTES = int(os.environ.get("VERIFIER_MAX_UPLOAD_BYTES", 50 * 1024 * 1024))
+VERIFIER_MAX_IMAGE_PIXELS = int(os.environ.get("VERIFIER_MAX_IMAGE_PIXELS", 40_000_000))
 
 LOGGING = {
     "version": 1,

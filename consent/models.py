@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from .exceptions import AppendOnlyViolation
+
 
 class Modality(models.TextChoices):
     FACE = "face", "Face"
@@ -132,7 +134,10 @@ class LikenessAsset(models.Model):
     class Meta:
         ordering = ["-uploaded_at"]
         constraints = [
-            models.UniqueConstraint(fields=["talent", "sha256"], name="unique_asset_per_talent"),
+            # An erased asset keeps its hash as evidence; the same media may be uploaded again later.
+            models.UniqueConstraint(
+                fields=["talent", "sha256"], condition=Q(deleted_at__isnull=True), name="unique_live_asset_per_talent"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -283,6 +288,16 @@ class License(models.Model):
             raise ValidationError({"daily_window_end": "Give both ends of the daily window, or neither."})
 
 
+class AuditEventQuerySet(models.QuerySet):
+    """Bulk writes bypass Model.save/delete, so they are refused here too."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyViolation()
+
+    def delete(self):
+        raise AppendOnlyViolation()
+
+
 class AuditEvent(models.Model):
     """One link of the tamper-evident ledger. Append-only: rows are never updated or deleted.
 
@@ -305,6 +320,8 @@ class AuditEvent(models.Model):
     signature = models.CharField(max_length=128)  # hex
     key_id = models.CharField(max_length=64)  # sha256 of the raw public key, hex
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["sequence"]
 
@@ -313,8 +330,8 @@ class AuditEvent(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not kwargs.get("force_insert"):
-            raise ValidationError("Audit events are append-only and cannot be changed.")
+            raise AppendOnlyViolation()
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise ValidationError("Audit events are append-only and cannot be deleted.")
+        raise AppendOnlyViolation()

@@ -197,7 +197,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='likenessasset',
-            constraint=models.UniqueConstraint(fields=('talent', 'sha256'), name='unique_asset_per_talent'),
+            constraint=models.UniqueConstraint(condition=models.Q(('deleted_at__isnull', True)), fields=('talent', 'sha256'), name='unique_live_asset_per_talent'),
         ),
         migrations.AddConstraint(
             model_name='license',

@@ -1,0 +1,22 @@
+from django import template
+
+from .. import scope as scope_words_module
+
+register = template.Library()
+
+
+@register.filter
+def scope_words(values, field: str) -> str:
+    """A list of scope values in plain words: {{ license.platforms|scope_words:"platforms" }}."""
+    return scope_words_module.words(field, values or ())
+
+
+@register.filter
+def hours_from_seconds(seconds) -> str:
+    return f"{(seconds or 0) / 3600:.2f}"
+
+
+@register.filter
+def minutes_seconds(seconds) -> str:
+    seconds = int(round(seconds or 0))
+    return f"{seconds // 60}:{seconds % 60:02d}"

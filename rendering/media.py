@@ -1,0 +1,389 @@
+"""Audio and video in and out, with PyAV, in memory.
+
+Inside the pipeline audio is mono float32 PCM in [-1, 1] at 16 kHz and frames are uint8 RGB
+(N, H, W, 3). `decode_audio` reads any common upload (WAV, MP3, AAC/M4A, Ogg, FLAC, or the audio
+track of a video); `audio_features` turns audio into one row of mouth-driving features per video
+frame; `encode_mp4` writes one segment (H.264 yuv420p + AAC 48 kHz) and `concat_mp4` joins
+segments into the full recording. Bad input raises ValueError with a message that says what is wrong.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+AUDIO_SAMPLE_RATE = 16_000
+ENCODED_AUDIO_RATE = 48_000  # AAC in the published MP4s
+AAC_FRAME_SIZE = 1024
+
+# Loudness is mapped from an absolute dBFS range, not normalised per window, so that the same sound
+# drives the same mouth opening in every segment (segments are rendered independently).
+LOUDNESS_FLOOR_DB = -55.0
+LOUDNESS_CEILING_DB = -12.0
+LOW_BAND_HZ = 500.0
+HIGH_BAND_HZ = 2000.0
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _open_input(source):
+    """Open bytes, a path, or a readable binary file object (e.g. a Django File) for decoding."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise ValueError("The media file is empty.")
+        target = io.BytesIO(bytes(source))
+    elif isinstance(source, (str, os.PathLike)):
+        if not os.path.isfile(source):
+            raise ValueError(f"No media file at {os.fspath(source)!r}.")
+        if os.path.getsize(source) == 0:
+            raise ValueError("The media file is empty.")
+        target = os.fspath(source)
+    elif hasattr(source, "read"):
+        if hasattr(source, "seek"):
+            source.seek(0)
+        return _open_input(source.read())
+    else:
+        raise ValueError(f"Cannot read media from a {type(source).__name__}; pass bytes, a path or a file.")
+    try:
+        return av.open(target, mode="r")
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise ValueError(f"Not a media file that can be decoded ({exc}).") from exc
+
+
+def decode_audio(source, *, sample_rate: int = AUDIO_SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
+    """Decode the first audio stream of `source` to mono float32 PCM in [-1, 1] at `sample_rate`.
+
+    `max_seconds` bounds the decoded length (ValueError beyond it), so an upload cannot make the
+    worker decode hours of audio.
+    """
+    with _open_input(source) as container:
+        if not container.streams.audio:
+            raise ValueError("The file holds no audio stream; upload a speech recording (WAV, MP3, AAC, ...).")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        limit = None if max_seconds is None else int(max_seconds * sample_rate)
+        chunks: list[np.ndarray] = []
+        total = 0
+        try:
+            for frame in container.decode(stream):
+                frame.pts = None  # let the resampler count samples; upload timestamps may be odd
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+                    total += chunks[-1].size
+                if limit is not None and total > limit:
+                    raise ValueError(f"The audio is longer than the {max_seconds:g} s allowed.")
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.FFmpegError as exc:
+            raise ValueError(f"The audio could not be decoded ({exc}).") from exc
+    audio = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+    if audio.size == 0:
+        raise ValueError("The audio stream holds no samples.")
+    if limit is not None and audio.size > limit:
+        raise ValueError(f"The audio is longer than the {max_seconds:g} s allowed.")
+    return np.clip(audio, -1.0, 1.0)
+
+
+def decode_video(source, *, max_frames: int | None = None) -> np.ndarray:
+    """Decode the first video stream to RGB uint8 frames (N, H, W, 3)."""
+    with _open_input(source) as container:
+        if not container.streams.video:
+            raise ValueError("The file holds no video stream.")
+        frames = []
+        try:
+            for frame in container.decode(container.streams.video[0]):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+        except av.FFmpegError as exc:
+            raise ValueError(f"The video could not be decoded ({exc}).") from exc
+    if not frames:
+        raise ValueError("The video stream holds no frames.")
+    return np.stack(frames)
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    format: str
+    duration_seconds: float
+    video_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    frame_count: int | None = None
+    pix_fmt: str | None = None
+    audio_codec: str | None = None
+    audio_sample_rate: int | None = None
+    audio_channels: int | None = None
+
+
+def probe(source) -> MediaInfo:
+    """Container, codecs, size, frame rate, frame count and duration of a media file."""
+    with _open_input(source) as container:
+        info = {"format": container.format.name}
+        duration = container.duration / av.time_base if container.duration else 0.0
+        if container.streams.video:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.base_rate
+            info.update(
+                video_codec=stream.codec_context.name,
+                width=stream.codec_context.width,
+                height=stream.codec_context.height,
+                fps=float(rate) if rate else None,
+                frame_count=stream.frames or None,
+                pix_fmt=stream.codec_context.format.name if stream.codec_context.format else None,
+            )
+            if stream.duration and stream.time_base:
+                duration = float(stream.duration * stream.time_base)
+        if container.streams.audio:
+            stream = container.streams.audio[0]
+            info.update(
+                audio_codec=stream.codec_context.name,
+                audio_sample_rate=stream.codec_context.sample_rate,
+                audio_channels=stream.codec_context.channels,
+            )
+        return MediaInfo(duration_seconds=duration, **info)
+
+
+# --- audio features --------------------------------------------------------------------------
+
+
+def frame_sample_index(frame_index: int, *, fps: int, sample_rate: int = AUDIO_SAMPLE_RATE) -> int:
+    """The first audio sample of a video frame (rounded, so windows never drift over hours)."""
+    return int(round(frame_index * sample_rate / fps))
+
+
+def audio_window(
+    audio: np.ndarray, *, first_frame_index: int, n_frames: int, fps: int, sample_rate: int = AUDIO_SAMPLE_RATE
+) -> np.ndarray:
+    """The samples of frames `first_frame_index .. + n_frames`, zero-padded past the end of `audio`."""
+    start = frame_sample_index(first_frame_index, fps=fps, sample_rate=sample_rate)
+    stop = frame_sample_index(first_frame_index + n_frames, fps=fps, sample_rate=sample_rate)
+    window = np.zeros(stop - start, np.float32)
+    piece = np.asarray(audio, np.float32)[start:stop]
+    window[: piece.size] = piece
+    return window
+
+
+@dataclass(frozen=True)
+class AudioFeatures:
+    """One value per video frame, each in [0, 1]."""
+
+    loudness: np.ndarray  # RMS level on an absolute dBFS scale: 0 = silence, 1 = loud speech
+    centroid: np.ndarray  # spectral centroid / Nyquist: bright ("ee", "s") high, dark ("oo") low
+    low: np.ndarray  # share of energy below 500 Hz
+    mid: np.ndarray  # share of energy in 500–2000 Hz (first formants of open vowels)
+    high: np.ndarray  # share of energy above 2 kHz (front vowels, fricatives)
+
+
+def audio_features(
+    audio: np.ndarray, *, fps: int, n_frames: int | None = None, sample_rate: int = AUDIO_SAMPLE_RATE
+) -> AudioFeatures:
+    """Per-video-frame loudness and spectral shape of `audio` (which starts at the first frame).
+
+    Each frame is analysed over a Hann window two frames long centred on the frame, zero-padded
+    outside `audio`.
+    """
+    audio = np.asarray(audio)
+    if audio.ndim != 1 or not np.issubdtype(audio.dtype, np.floating):
+        raise ValueError(f"Audio must be a 1-D float array (mono PCM); got {audio.dtype} {audio.shape}.")
+    if fps < 1:
+        raise ValueError(f"fps must be ≥ 1; got {fps}.")
+    hop = sample_rate / fps
+    if n_frames is None:
+        n_frames = max(1, math.ceil(audio.size / hop - 1e-9))
+    size = 2 * int(math.ceil(hop))
+    centres = (np.arange(n_frames) + 0.5) * hop
+    starts = np.round(centres - size / 2).astype(np.int64)
+    padded = np.zeros(audio.size + 2 * size + int(math.ceil(n_frames * hop)), np.float32)
+    padded[size : size + audio.size] = audio
+    frames = padded[(starts + size)[:, None] + np.arange(size)[None, :]]
+    window = np.hanning(size).astype(np.float32)
+    windowed = frames * window
+    rms = np.sqrt((windowed**2).sum(axis=1) / (window**2).sum())
+    level_db = 20.0 * np.log10(rms + 1e-9)
+    loudness = np.clip((level_db - LOUDNESS_FLOOR_DB) / (LOUDNESS_CEILING_DB - LOUDNESS_FLOOR_DB), 0.0, 1.0)
+    power = np.abs(np.fft.rfft(windowed, axis=1)) ** 2
+    freqs = np.fft.rfftfreq(size, 1.0 / sample_rate)
+    total = power.sum(axis=1) + 1e-12
+    centroid = (power * freqs).sum(axis=1) / total / (sample_rate / 2)
+    low = power[:, freqs < LOW_BAND_HZ].sum(axis=1) / total
+    mid = power[:, (freqs >= LOW_BAND_HZ) & (freqs < HIGH_BAND_HZ)].sum(axis=1) / total
+    high = power[:, freqs >= HIGH_BAND_HZ].sum(axis=1) / total
+    silent = loudness <= 0.0
+    # Spectral shape of silence is noise; give it neutral values so the mouth rests.
+    centroid[silent], low[silent], mid[silent], high[silent] = 0.0, 0.0, 0.0, 0.0
+    as32 = lambda a: np.clip(a, 0.0, 1.0).astype(np.float32)  # noqa: E731
+    return AudioFeatures(as32(loudness), as32(centroid), as32(low), as32(mid), as32(high))
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def _frames_to_numpy(frames) -> np.ndarray:
+    if hasattr(frames, "detach"):  # a torch tensor, possibly on CUDA
+        frames = frames.detach().to("cpu").numpy()
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[3] != 3:
+        raise ValueError(f"Frames must be shaped (N, H, W, 3) RGB; got {frames.shape}.")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"Frames must be uint8; got {frames.dtype}.")
+    n, height, width, _ = frames.shape
+    if n == 0:
+        raise ValueError("There are no frames to encode.")
+    if height % 2 or width % 2:
+        raise ValueError(f"H.264 yuv420p needs an even width and height; got {width}x{height}.")
+    return np.ascontiguousarray(frames)
+
+
+def _check_audio(audio) -> np.ndarray:
+    if hasattr(audio, "detach"):
+        audio = audio.detach().to("cpu").numpy()
+    audio = np.asarray(audio)
+    if audio.ndim != 1 or not np.issubdtype(audio.dtype, np.floating):
+        raise ValueError(f"Audio must be mono float PCM, a 1-D float array; got {audio.dtype} {audio.shape}.")
+    return np.clip(audio.astype(np.float32, copy=False), -1.0, 1.0)
+
+
+def _add_aac_stream(container, bitrate: int):
+    stream = container.add_stream("aac", rate=ENCODED_AUDIO_RATE)
+    stream.layout = "mono"
+    stream.bit_rate = bitrate
+    return stream
+
+
+class _AacWriter:
+    """Feeds mono float PCM at any rate, chunk by chunk, to an AAC stream at 48 kHz."""
+
+    def __init__(self, container, stream, sample_rate: int):
+        self.container, self.stream, self.sample_rate = container, stream, sample_rate
+        self.resampler = av.AudioResampler(
+            format="fltp", layout="mono", rate=ENCODED_AUDIO_RATE, frame_size=AAC_FRAME_SIZE
+        )
+        self.pts = 0
+        self.in_pts = 0
+
+    def _encode(self, frames):
+        for frame in frames:
+            frame.pts = self.pts
+            frame.time_base = Fraction(1, ENCODED_AUDIO_RATE)
+            self.pts += frame.samples
+            for packet in self.stream.encode(frame):
+                self.container.mux(packet)
+
+    def write(self, samples: np.ndarray):
+        if samples.size == 0:
+            return
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = self.sample_rate
+        frame.pts = self.in_pts
+        frame.time_base = Fraction(1, self.sample_rate)
+        self.in_pts += samples.size
+        self._encode(self.resampler.resample(frame))
+
+    def close(self):
+        self._encode(self.resampler.resample(None))
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+
+
+def encode_mp4(
+    frames,
+    audio,
+    *,
+    fps: int,
+    sample_rate: int = AUDIO_SAMPLE_RATE,
+    crf: int = 23,
+    preset: str = "veryfast",
+    audio_bitrate: int = 96_000,
+) -> bytes:
+    """Encode frames (N, H, W, 3) uint8 RGB (numpy or torch) and mono audio to MP4 bytes.
+
+    H.264 (libx264, yuv420p, one keyframe at the start, so every segment plays on its own) and
+    AAC at 48 kHz. The audio is cut or padded with silence to the video's length N / fps.
+    """
+    frames = _frames_to_numpy(frames)
+    audio = _check_audio(audio)
+    if not isinstance(fps, int) or not 1 <= fps <= 120:
+        raise ValueError(f"fps must be an integer between 1 and 120; got {fps!r}.")
+    n, height, width, _ = frames.shape
+    wanted = int(round(n * sample_rate / fps))
+    audio = np.pad(audio[:wanted], (0, max(0, wanted - audio.size)))
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.codec_context.gop_size = max(n, 2 * fps)
+        video.options = {"crf": str(crf), "preset": preset}
+        aac = _AacWriter(container, _add_aac_stream(container, audio_bitrate), sample_rate)
+        for index in range(n):
+            frame = av.VideoFrame.from_ndarray(frames[index], format="rgb24")
+            frame.pts = index
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+        aac.write(audio)
+        aac.close()
+    return buffer.getvalue()
+
+
+def concat_mp4(segments: list[bytes], *, audio_bitrate: int = 96_000) -> bytes:
+    """Join MP4 segments from `encode_mp4` into one MP4 (the full recording).
+
+    The H.264 video is copied packet by packet (every segment starts with a keyframe); the audio
+    is decoded and encoded once more as one continuous AAC track, so there is no priming gap or
+    drift at the joins. All segments must share size, frame rate and codec.
+    """
+    if not segments:
+        raise ValueError("There are no segments to join.")
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as out:
+        out_video = None
+        aac = None
+        video_offset = 0  # in the output video stream's time base, set after the first segment
+        reference = None
+        for number, data in enumerate(segments):
+            with _open_input(data) as container:
+                if not container.streams.video:
+                    raise ValueError(f"Segment {number} holds no video stream.")
+                in_video = container.streams.video[0]
+                shape = (in_video.codec_context.name, in_video.codec_context.width,
+                         in_video.codec_context.height, in_video.average_rate)
+                if reference is None:
+                    reference = shape
+                    out_video = out.add_stream_from_template(in_video)
+                    aac = _AacWriter(out, _add_aac_stream(out, audio_bitrate), ENCODED_AUDIO_RATE)
+                elif shape != reference:
+                    raise ValueError(
+                        f"Segment {number} is {shape[1]}x{shape[2]} {shape[0]} at {shape[3]} fps, but segment 0 "
+                        f"is {reference[1]}x{reference[2]} {reference[0]} at {reference[3]} fps; they cannot be joined."
+                    )
+                fps = in_video.average_rate
+                frame_count = 0
+                for packet in container.demux(in_video):
+                    if packet.dts is None:  # the demuxer's end-of-stream marker
+                        continue
+                    frame_count += 1
+                    packet.stream = out_video
+                    offset = int(round(video_offset / in_video.time_base)) if video_offset else 0
+                    packet.pts = None if packet.pts is None else packet.pts + offset
+                    packet.dts = packet.dts + offset
+                    out.mux(packet)
+                duration = Fraction(frame_count) / fps
+            samples = int(round(duration * ENCODED_AUDIO_RATE))
+            try:
+                audio = decode_audio(data, sample_rate=ENCODED_AUDIO_RATE)
+            except ValueError:
+                audio = np.zeros(0, np.float32)  # a segment without sound joins as silence
+            aac.write(np.pad(audio[:samples], (0, max(0, samples - audio.size))))
+            video_offset += duration
+        aac.close()
+    return buffer.getvalue()

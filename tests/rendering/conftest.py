@@ -1,0 +1,117 @@
+"""Fixtures for the rendering tests: keys in tmp, a licensed synthetic talent, tiny streams, real workers.
+
+Streams here are 320x180 (the watermark's smallest frame) at 10 fps in 1-s segments, so a segment
+is 10 frames and the suite stays fast.
+"""
+from __future__ import annotations
+
+import io
+import sqlite3
+import wave
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connections
+from PIL import Image
+
+from consent.models import LikenessAsset
+from rendering import services, worker
+from rendering.models import Clone
+from rendering.synthetic import speech_like_audio, synthetic_portrait
+from tests.factories import ActiveLicenseFactory, ConsentGrantFactory, LikenessAssetFactory, TalentFactory
+
+TINY = dict(width=320, height=180, fps=10, segment_seconds=1.0)
+SCOPE = dict(platform="douyin", product_category="cosmetics", territory="CN", language="zh-CN")
+
+
+def portrait_png(seed: int = 3) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(synthetic_portrait(size=256, seed=seed)).save(out, "PNG")
+    return out.getvalue()
+
+
+def speech_wav(seconds: float, seed: int = 1) -> bytes:
+    samples = (speech_like_audio(seconds, sample_rate=16_000, seed=seed) * 32767).astype(np.int16)
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(samples.tobytes())
+    return out.getvalue()
+
+
+def audio_upload(seconds: float, seed: int = 1) -> SimpleUploadedFile:
+    return SimpleUploadedFile("script.wav", speech_wav(seconds, seed), content_type="audio/wav")
+
+
+@pytest.fixture(scope="session")
+def _keys_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("rendering-keys")
+
+
+@pytest.fixture(autouse=True)
+def _keys_in_tmp(settings, _keys_dir):
+    settings.LEDGER_SIGNING_KEY_PATH = _keys_dir / "ledger-ed25519.pem"
+    settings.PROVENANCE_DIR = _keys_dir / "provenance"
+
+
+@pytest.fixture
+def licensed(db):
+    """An active license of a synthetic talent's face and voice, its portrait, and a brand member."""
+    talent = TalentFactory()
+    grant = ConsentGrantFactory(talent=talent)
+    license = ActiveLicenseFactory(grant=grant)
+    portrait = LikenessAssetFactory(talent=talent, kind=LikenessAsset.Kind.PORTRAIT, data=portrait_png())
+    return license, portrait, license.requested_by
+
+
+@pytest.fixture
+def ready_clone(licensed):
+    license, portrait, brand_user = licensed
+    clone = services.request_clone(license=license, actor=brand_user, source_asset=portrait)
+    clone = services.build_clone(clone_id=clone.pk)
+    assert clone.status == Clone.Status.READY, clone.reasons
+    return clone
+
+
+@pytest.fixture
+def worker_db(transactional_db, tmp_path):
+    """A database that a worker thread can share with the test.
+
+    pytest-django's SQLite test database lives in memory with a shared cache, where concurrent
+    connections fail at once with "table is locked" instead of waiting. For tests with a worker,
+    copy it (migrated and empty) to a file, which has real locking; PostgreSQL needs nothing.
+    """
+    conn = connections["default"]
+    if conn.vendor != "sqlite" or not conn.is_in_memory_db():
+        yield
+        return
+    conn.ensure_connection()
+    path = tmp_path / "worker-db.sqlite3"
+    target = sqlite3.connect(path)
+    conn.connection.backup(target)
+    target.close()
+    memory_connection, memory_name = conn.connection, conn.settings_dict["NAME"]
+    conn.connection = None  # keep the in-memory database alive, but use the file from now on
+    conn.settings_dict["NAME"] = str(path)
+    try:
+        yield
+    finally:
+        conn.close()
+        conn.settings_dict["NAME"] = memory_name
+        conn.connection = memory_connection
+
+
+@pytest.fixture
+def celery_worker(worker_db, settings, tmp_path):
+    """A real worker thread on the configured broker (Redis in CI's second run), else a SQLite broker in tmp."""
+    if settings.CELERY_EMBEDDED_BROKER:
+        settings.CELERY_BROKER_URL = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
+    worker.reconnect()
+    try:
+        with worker.embedded_worker(loglevel="ERROR", shutdown_timeout=60) as running:
+            yield running
+    finally:
+        worker.reconnect()

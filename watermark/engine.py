@@ -1,0 +1,476 @@
+"""Robust frame watermark (the default): keyed spread spectrum in luminance, on a canonical grid.
+
+How it works (details and the arithmetic in docs/watermark.md):
+
+* Every frame is analysed on a *canonical grid* of 320x180 luminance samples (180x320 for portrait),
+  each the area average of the frame pixels it covers, so the same grid is found at any resolution
+  (360p = 2x, 720p = 4x, 1080p = 6x, 4K = 12x; 8x8 canonical blocks fall on the codec's 16x16 grid).
+* In each 8x8 canonical block, 12 low-mid DCT coefficients (2 <= u+v <= 4) carry chips: 10,560 chips a
+  frame, spread by a keyed permutation and keyed signs over three groups:
+  a pilot (40 x 24 chips, always +1) used to re-synchronise cropped frames; the 306 coded bits of
+  the segment word (24 chips each, same in every frame of a segment, so a clip sums them); and the
+  frame index (2,256 chips carrying one of 256 keyed codewords).
+* The chip amplitude follows the block's texture (perceptual masking), and host interference on each
+  bit is cancelled where it opposes the bit (improved spread spectrum).
+* The canonical-grid change is upsampled bilinearly to the frame and added equally to R, G and B
+  (a pure luminance change), so the mark is smooth: no block edges, no colour shift.
+
+Everything is batched torch and device-agnostic: the same code runs on CUDA tensors. Only the
+Viterbi decoder (a few hundred soft values a frame) runs in NumPy.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import payload as pl
+
+ALGORITHM_NAME = "org.consentframe.wm.v1"
+DEFAULT_KEY = ALGORITHM_NAME.encode()
+
+CANON_LONG, CANON_SHORT = 320, 180
+BLOCK = 8
+# Low-mid band: survives 4:2:0 H.264 at 360p, where one canonical block is one 16x16 macroblock.
+BAND = tuple((u, v) for s in (2, 3, 4) for u in range(s + 1) for v in (s - u,))
+PILOT_BITS = 40
+CHIPS_PER_BIT = 24
+_LUMA = (0.299, 0.587, 0.114)
+
+# Masking: chip amplitude = STRENGTH * clamp(activity / ACTIVITY_REF, MASK_MIN, MASK_MAX), where
+# activity is the RMS of the block's AC DCT coefficients on the canonical grid.
+STRENGTH = 4.0
+ACTIVITY_REF = 6.0
+MASK_MIN, MASK_MAX = 1.0, 1.3
+# Host-interference cancellation per chip, at most this multiple of the strength (keeps PSNR on texture).
+ISS_MAX = 100.0
+# RMS of the luminance change, at most: 2.4 levels is PSNR 40.5 dB.
+MAX_RMS = 2.4
+# Detector chip weights: masking / (host activity^2 + NOISE_FLOOR^2), the matched filter for a
+# chip whose host noise is its block's activity plus channel noise.
+NOISE_FLOOR = 3.0
+# Frame index accepted when its codeword correlates at this z-score (256 hypotheses: ~1e-3 by chance;
+# it is only read once the segment word has checked).
+FRAME_Z = 4.5
+# A frame "matches" a word found in a clip when its own soft bits agree at this z-score.
+MATCH_Z = 3.0
+# The pilot at this z-score on the frame's own grid means it is aligned: no crop search then.
+PILOT_ALIGNED_Z = 6.0
+# Re-synchronisation: aspect-preserving crops keeping SCALES of the frame, searched when the grid fails.
+SCALES = tuple(round(1.0 - 0.005 * i, 3) for i in range(1, 41))
+
+
+def _dct_matrix(n: int) -> torch.Tensor:
+    k = torch.arange(n, dtype=torch.float64)[:, None]
+    i = torch.arange(n, dtype=torch.float64)[None, :]
+    m = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
+    m[0] /= math.sqrt(2.0)
+    return m.float()
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What one frame says. `payload` is set when the segment word and the frame index both check."""
+
+    payload: pl.Payload | None
+    confidence: float
+    stream_id: int | None = None
+    segment: int | None = None
+    frame: int | None = None
+    bit_accuracy: float | None = None  # raw coded-bit agreement with the decoded word (diagnostic)
+    resynchronised: bool = False
+
+    @property
+    def marked(self) -> bool:
+        return self.stream_id is not None
+
+
+@dataclass(frozen=True)
+class SegmentMatch:
+    stream_id: int
+    segment: int
+    frames: tuple[int, ...]  # positions in the clip whose own soft bits agree with this word
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ClipDetection:
+    """Combined decision over a clip. The primary match is the segment seen in the most frames."""
+
+    marked: bool
+    stream_id: int | None
+    segment: int | None
+    confidence: float
+    matched_frames: tuple[int, ...] = ()
+    frame_numbers: dict[int, int] = field(default_factory=dict)  # clip position -> frame index read
+    matches: tuple[SegmentMatch, ...] = ()
+    resynchronised: bool = False
+
+
+class _Layout:
+    """Keyed chip layout for one canonical orientation, cached per device."""
+
+    def __init__(self, key: bytes, canon_hw: tuple[int, int], device: torch.device):
+        self.canon_hw = canon_hw
+        hb, wb = canon_hw[0] // BLOCK, canon_hw[1] // BLOCK
+        self.blocks_hw = (hb, wb)
+        self.chips = hb * wb * len(BAND)
+        seed = int.from_bytes(hmac.new(key, b"chip-layout", hashlib.sha256).digest()[:8], "big")
+        rng = np.random.default_rng(seed)
+        perm = rng.permutation(self.chips)
+        self.bits = PILOT_BITS + pl.CODED_BITS
+        n_bit_chips = self.bits * CHIPS_PER_BIT
+        self.frame_chips = self.chips - n_bit_chips
+        group = np.empty(self.chips, dtype=np.int64)
+        # Chip perm[i] belongs to bit i % bits: each bit's chips are scattered over the whole frame.
+        group[perm[:n_bit_chips]] = np.arange(n_bit_chips) % self.bits
+        group[perm[n_bit_chips:]] = self.bits  # the frame-index group
+        frame_pos = np.empty(self.chips, dtype=np.int64)
+        frame_pos[perm[n_bit_chips:]] = np.arange(self.frame_chips)
+        frame_pos[perm[:n_bit_chips]] = 0
+        pn = rng.integers(0, 2, size=self.chips) * 2 - 1
+        self.is_frame_chip = torch.from_numpy(group == self.bits).to(device)
+        self.group = torch.from_numpy(group).to(device)
+        self.frame_pos = torch.from_numpy(frame_pos).to(device)
+        self.pn = torch.from_numpy(pn).float().to(device)
+        self.group_size = torch.bincount(self.group, minlength=self.bits + 1).float()
+        self.codebook = torch.from_numpy(pl.frame_codebook(key, self.frame_chips)).to(device)
+        self.dct = _dct_matrix(BLOCK).to(device)
+        self.band_u = torch.tensor([u for u, _ in BAND], device=device)
+        self.band_v = torch.tensor([v for _, v in BAND], device=device)
+        self._pilot_template: torch.Tensor | None = None
+
+    # --- transforms between canonical luminance and chips -----------------------------------------
+    def block_coefs(self, canon: torch.Tensor) -> torch.Tensor:
+        """(N, Hc, Wc) -> (N, Hb, Wb, 8, 8) orthonormal block DCT."""
+        hb, wb = self.blocks_hw
+        n = canon.shape[0]
+        x = canon[:, : hb * BLOCK, : wb * BLOCK].reshape(n, hb, BLOCK, wb, BLOCK).permute(0, 1, 3, 2, 4)
+        return self.dct @ x @ self.dct.T
+
+    def chips_from_coefs(self, coefs: torch.Tensor) -> torch.Tensor:
+        return coefs[..., self.band_u, self.band_v].reshape(coefs.shape[0], -1)
+
+    def spatial_from_chips(self, chips: torch.Tensor) -> torch.Tensor:
+        """(N, chips) band values -> (N, Hc, Wc) spatial change (zero outside the block area)."""
+        hb, wb = self.blocks_hw
+        n = chips.shape[0]
+        coefs = torch.zeros(n, hb, wb, BLOCK, BLOCK, device=chips.device, dtype=chips.dtype)
+        coefs[..., self.band_u, self.band_v] = chips.reshape(n, hb, wb, len(BAND))
+        x = self.dct.T @ coefs @ self.dct
+        x = x.permute(0, 1, 3, 2, 4).reshape(n, hb * BLOCK, wb * BLOCK)
+        return F.pad(x, (0, self.canon_hw[1] - wb * BLOCK, 0, self.canon_hw[0] - hb * BLOCK))
+
+    def pilot_template(self) -> torch.Tensor:
+        """Spatial pattern of the pilot chips at unit amplitude, (Hc, Wc)."""
+        if self._pilot_template is None:
+            chips = torch.where(self.group < PILOT_BITS, self.pn, torch.zeros_like(self.pn))
+            self._pilot_template = self.spatial_from_chips(chips[None])[0]
+        return self._pilot_template
+
+    # --- chip signs for payloads -------------------------------------------------------------------
+    def targets(self, key: bytes, payloads: Sequence[pl.Payload]) -> torch.Tensor:
+        """(N, chips) ±1: the sign each chip should take for each payload (pn already applied)."""
+        words: dict[tuple[int, int], torch.Tensor] = {}
+        rows = []
+        for p in payloads:
+            ident = (int(p.stream_id), int(p.segment))
+            if ident not in words:
+                bits = np.concatenate([np.ones(PILOT_BITS, np.uint8), pl.segment_codeword(key, *ident)])
+                words[ident] = torch.from_numpy(bits.astype(np.float32) * 2 - 1).to(self.pn.device)
+            bit_signs = torch.cat([words[ident], torch.zeros(1, device=self.pn.device)])[self.group]
+            frame_signs = self.codebook[int(p.frame)][self.frame_pos]
+            rows.append(torch.where(self.is_frame_chip, frame_signs, bit_signs))
+        return torch.stack(rows) * self.pn
+
+    def group_sums(self, values: torch.Tensor) -> torch.Tensor:
+        """(N, chips) -> (N, bits + 1) sums per group (bits, then the frame-index group)."""
+        out = torch.zeros(values.shape[0], self.bits + 1, device=values.device, dtype=values.dtype)
+        return out.index_add_(1, self.group, values)
+
+
+def _check_frames(frames, *, batched: bool) -> torch.Tensor:
+    if isinstance(frames, np.ndarray):
+        frames = torch.from_numpy(np.ascontiguousarray(frames))
+    if not isinstance(frames, torch.Tensor):
+        raise ValueError(f"frames must be a torch.Tensor or numpy array, got {type(frames).__name__}")
+    shape_txt = "(N, H, W, 3)" if batched else "(H, W, 3)"
+    if frames.ndim != (4 if batched else 3) or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be shaped {shape_txt} RGB, got {tuple(frames.shape)}")
+    if frames.dtype != torch.uint8:
+        raise ValueError(f"frames must be uint8 RGB (0-255), got {frames.dtype}; convert with .to(torch.uint8)")
+    h, w = frames.shape[-3], frames.shape[-2]
+    if min(h, w) < CANON_SHORT or max(h, w) < CANON_LONG:
+        raise ValueError(
+            f"frame {w}x{h} is too small for the watermark: it needs at least "
+            f"{CANON_LONG}x{CANON_SHORT} (or {CANON_SHORT}x{CANON_LONG} portrait)"
+        )
+    return frames
+
+
+def _canon_shape(h: int, w: int) -> tuple[int, int]:
+    return (CANON_SHORT, CANON_LONG) if w >= h else (CANON_LONG, CANON_SHORT)
+
+
+def _canonical_luma(frames: torch.Tensor, canon_hw: tuple[int, int]) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, Hc, Wc) float area-averaged luminance."""
+    n, h, w, _ = frames.shape
+    hc, wc = canon_hw
+    luma = torch.tensor(_LUMA, device=frames.device)
+    if h % hc == 0 and w % wc == 0:
+        fy, fx = h // hc, w // wc
+        # Integer factor: sum rows in int32 first (cheap on uint8), then the small remainder in float.
+        rows = frames.reshape(n, hc, fy, w * 3).sum(2, dtype=torch.int32)
+        rgb = rows.reshape(n, hc, wc, fx, 3).sum(3).float() / (fy * fx)
+        return rgb @ luma
+    rgb = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=canon_hw, mode="area")
+    return torch.einsum("nchw,c->nhw", rgb, luma)
+
+
+class Watermarker:
+    """Robust watermark for batches of RGB uint8 frames on any torch device."""
+
+    algorithm = ALGORITHM_NAME
+
+    def __init__(self, key: bytes | str = DEFAULT_KEY, *, strength: float = STRENGTH, max_rms: float = MAX_RMS,
+                 batch_size: int = 16):
+        self.key = key.encode() if isinstance(key, str) else bytes(key)
+        if not self.key:
+            raise ValueError("watermark key must not be empty")
+        self.strength = float(strength)
+        self.max_rms = float(max_rms)
+        self.batch_size = int(batch_size)
+        self._layouts: dict[tuple, _Layout] = {}
+
+    def _layout(self, canon_hw, device) -> _Layout:
+        ident = (canon_hw, str(device))
+        if ident not in self._layouts:
+            self._layouts[ident] = _Layout(self.key, canon_hw, torch.device(device))
+        return self._layouts[ident]
+
+    # --- embedding ------------------------------------------------------------------------------
+    def embed(self, frames: torch.Tensor, payloads: Sequence[pl.Payload]) -> torch.Tensor:
+        """Return a marked copy of `frames` (N, H, W, 3) uint8 RGB, one payload per frame."""
+        frames = _check_frames(frames, batched=True)
+        payloads = list(payloads)
+        if len(payloads) != frames.shape[0]:
+            raise ValueError(f"got {len(payloads)} payloads for {frames.shape[0]} frames: pass one per frame")
+        for p in payloads:
+            if not isinstance(p, pl.Payload):
+                raise ValueError(f"payloads must be watermark.payload.Payload, got {type(p).__name__}")
+        out = torch.empty_like(frames)
+        for start in range(0, frames.shape[0], self.batch_size):
+            stop = start + self.batch_size
+            out[start:stop] = self._embed_batch(frames[start:stop], payloads[start:stop])
+        return out
+
+    def embed_segment(self, frames: torch.Tensor, *, stream_id: int, segment: int) -> torch.Tensor:
+        """Mark a segment's frames; the frame index is the position in the batch (must be < 256)."""
+        n = _check_frames(frames, batched=True).shape[0]
+        if n > pl.FRAME_VALUES:
+            raise ValueError(f"a segment holds at most {pl.FRAME_VALUES} frames, got {n}: split it")
+        return self.embed(frames, [pl.Payload(stream_id, segment, i) for i in range(n)])
+
+    def _embed_batch(self, frames: torch.Tensor, payloads: list[pl.Payload]) -> torch.Tensor:
+        n, h, w, _ = frames.shape
+        layout = self._layout(_canon_shape(h, w), frames.device)
+        canon = _canonical_luma(frames, layout.canon_hw)
+        coefs = layout.block_coefs(canon)
+        host = layout.chips_from_coefs(coefs)  # (N, chips)
+        mask = _mask(_activity(coefs))
+        weight = mask.repeat_interleave(len(BAND), dim=-1).reshape(n, -1)  # (N, chips)
+        target = layout.targets(self.key, payloads)
+        # Improved spread spectrum: where the host's projection on a group opposes its target, add the
+        # opposite, spread over the group in proportion to the masking weight.
+        proj = layout.group_sums(host * target)  # (N, groups)
+        weight_sum = layout.group_sums(weight)
+        correction = ((-proj).clamp(min=0) / weight_sum.clamp(min=1e-6)).clamp(max=ISS_MAX * self.strength)
+        change = self.strength * weight * target + correction[:, layout.group] * weight * target
+        spatial = layout.spatial_from_chips(change)  # (N, Hc, Wc)
+        # PSNR budget per frame: scale down a frame whose change would exceed MAX_RMS (mostly texture,
+        # where host cancellation is expensive); the bilinear upsampling keeps the RMS nearly the same.
+        rms = spatial.pow(2).mean((1, 2), keepdim=True).sqrt()
+        spatial = spatial * (self.max_rms / rms.clamp(min=1e-6)).clamp(max=1.0)
+        up = F.interpolate(spatial[:, None], size=(h, w), mode="bilinear", align_corners=False)
+        delta = up[:, 0, :, :, None].round().to(torch.int16)
+        return frames.to(torch.int16).add_(delta).clamp_(0, 255).to(torch.uint8)
+
+    # --- detection ------------------------------------------------------------------------------
+    def _soft(self, layout: _Layout, canon: torch.Tensor, valid_blocks: torch.Tensor | None = None):
+        """Per-frame normalised chip correlations -> (group sums (N, bits+1), frame scores (N, 256))."""
+        coefs = layout.block_coefs(canon)
+        chips = layout.chips_from_coefs(coefs)
+        activity = _activity(coefs)
+        block_w = _mask(activity) / (activity.pow(2) + NOISE_FLOOR**2)
+        if valid_blocks is not None:
+            block_w = block_w * valid_blocks.reshape(1, *block_w.shape[1:])
+        corr = chips * layout.pn * block_w.repeat_interleave(len(BAND), dim=-1).reshape(chips.shape[0], -1)
+        # Normalise each frame to unit chip variance, so sums over frames and groups are z-like.
+        scale = corr.pow(2).sum(1, keepdim=True).div((corr != 0).sum(1, keepdim=True).clamp(min=1)).sqrt()
+        z = corr / scale.clamp(min=1e-9)
+        sums = layout.group_sums(torch.where(layout.is_frame_chip, torch.zeros_like(z), z))
+        frame_z = z[:, layout.is_frame_chip]
+        # Chips of the frame group sit at frame_pos; reorder so codebook columns line up.
+        order = torch.argsort(layout.frame_pos[layout.is_frame_chip])
+        frame_z = frame_z[:, order]
+        n_used = (frame_z != 0).sum(1, keepdim=True).clamp(min=1).float()
+        frame_scores = frame_z @ layout.codebook.T / n_used.sqrt()
+        return sums.double().cpu().numpy(), frame_scores.double().cpu().numpy()
+
+    def detect(self, frame) -> Detection:
+        """Read one (H, W, 3) uint8 RGB frame (numpy or torch)."""
+        frame = _check_frames(frame, batched=False)
+        clip, soft = self._detect(frame[None])
+        if not clip.marked:
+            return Detection(payload=None, confidence=0.0)
+        number = clip.frame_numbers.get(0)
+        acc = _bit_accuracy(soft[0], self.key, clip.stream_id, clip.segment)
+        return Detection(
+            payload=pl.Payload(clip.stream_id, clip.segment, number) if number is not None else None,
+            confidence=clip.confidence,
+            stream_id=clip.stream_id,
+            segment=clip.segment,
+            frame=number,
+            bit_accuracy=acc,
+            resynchronised=clip.resynchronised,
+        )
+
+    def detect_clip(self, frames) -> ClipDetection:
+        """Soft-combine the frames of a clip (N, H, W, 3) uint8 RGB and report what they carry."""
+        return self._detect(_check_frames(frames, batched=True))[0]
+
+    def _detect(self, frames: torch.Tensor) -> tuple[ClipDetection, np.ndarray]:
+        n, h, w, _ = frames.shape
+        layout = self._layout(_canon_shape(h, w), frames.device)
+        canon = torch.cat(
+            [_canonical_luma(frames[i:i + self.batch_size], layout.canon_hw) for i in range(0, n, self.batch_size)]
+        )
+        sums, frame_scores = self._soft(layout, canon)
+        result = self._decide(sums, frame_scores)
+        pilot_z = sums[:, :PILOT_BITS].sum() / math.sqrt(n * PILOT_BITS * CHIPS_PER_BIT)
+        if result.marked or pilot_z >= PILOT_ALIGNED_Z:
+            # Marked, or the pilot shows the grid is aligned and only the payload is too damaged to read.
+            return result, sums[:, PILOT_BITS:-1]
+        for canon_r, valid in self._resync_candidates(layout, frames):
+            sums, frame_scores = self._soft(layout, canon_r, valid)
+            result = self._decide(sums, frame_scores, resynchronised=True)
+            if result.marked:
+                break
+        return result, sums[:, PILOT_BITS:-1]
+
+    def _decide(self, sums: np.ndarray, frame_scores: np.ndarray, resynchronised: bool = False) -> ClipDetection:
+        soft = sums[:, PILOT_BITS:-1]  # (N, 306) coded-bit soft values
+        n = soft.shape[0]
+        candidates = [soft, soft.sum(0, keepdims=True)]
+        if n > 2:
+            prefix = np.cumsum(soft, axis=0)
+            candidates += [prefix[:-1], prefix[-1] - prefix[:-1]]  # clips spanning a segment boundary
+        words = pl.decode_word(self.key, np.concatenate(candidates))
+        found = {w for w in words if w is not None}
+        if not found:
+            return ClipDetection(False, None, None, 0.0, resynchronised=resynchronised)
+        matches = []
+        for stream_id, segment in found:
+            signs = pl.segment_codeword(self.key, stream_id, segment).astype(np.float64) * 2 - 1
+            per_frame_z = soft @ signs / np.sqrt((soft**2).sum(1)).clip(min=1e-9)
+            frames_ok = tuple(int(i) for i in np.flatnonzero(per_frame_z >= MATCH_Z))
+            if not frames_ok:
+                frames_ok = tuple(range(n)) if n == 1 else (int(np.argmax(per_frame_z)),)
+            combined = soft[list(frames_ok)].sum(0)
+            agree = float(((combined > 0) == (signs > 0)).mean())
+            matches.append(SegmentMatch(stream_id, segment, frames_ok, max(0.0, 2 * agree - 1)))
+        matches.sort(key=lambda m: (len(m.frames), m.confidence), reverse=True)
+        best = matches[0]
+        numbers = {}
+        for m in matches:
+            for i in m.frames:
+                k = int(np.argmax(frame_scores[i]))
+                if frame_scores[i, k] >= FRAME_Z:
+                    numbers[i] = k
+        return ClipDetection(
+            marked=True,
+            stream_id=best.stream_id,
+            segment=best.segment,
+            confidence=best.confidence,
+            matched_frames=best.frames,
+            frame_numbers=numbers,
+            matches=tuple(matches),
+            resynchronised=resynchronised,
+        )
+
+    # --- re-synchronisation after a crop --------------------------------------------------------
+    def _resync_candidates(self, layout: _Layout, frames: torch.Tensor, top: int = 2):
+        """Yield (canonical luma (N,Hc,Wc), valid block mask (Hb*Wb,)) for the best crop hypotheses.
+
+        The clip's frames are averaged (the pilot is the same in all of them, content is not), then
+        for each scale the frame is resampled to the canonical pitch at twice its density and the
+        pilot template is located by FFT cross-correlation of whitened images.
+        """
+        hc, wc = layout.canon_hw
+        n = frames.shape[0]
+        dev = frames.device
+        luma = torch.tensor(_LUMA, device=dev)
+        full = (2 * hc, 2 * wc)
+        # Whiten once at the full-frame hypothesis' density; each scale is then a small bilinear resize.
+        work = torch.zeros(full, device=dev)
+        for i in range(0, n, self.batch_size):
+            rgb = F.interpolate(frames[i:i + self.batch_size].permute(0, 3, 1, 2).float(), size=full, mode="area")
+            work += torch.einsum("nchw,c->hw", rgb, luma)
+        work = _whiten(work / n)
+        template = F.interpolate(layout.pilot_template()[None, None], scale_factor=2, mode="bilinear",
+                                 align_corners=False)[0, 0]
+        t_fft = torch.fft.rfft2(template)
+        scored = []
+        for s in SCALES:
+            size = (max(2, round(full[0] * s)), max(2, round(full[1] * s)))
+            resized = F.interpolate(work[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
+            padded = torch.zeros(full, device=dev)
+            padded[: size[0], : size[1]] = resized
+            corr = torch.fft.irfft2(torch.conj(torch.fft.rfft2(padded)) * t_fft, s=full)
+            valid = corr[: full[0] - size[0] + 1, : full[1] - size[1] + 1]
+            z = float((valid.max() - corr.mean()) / corr.std().clamp(min=1e-9))
+            dy, dx = divmod(int(torch.argmax(valid)), valid.shape[1])
+            scored.append((z, s, size, dy, dx))
+        scored.sort(reverse=True)
+        for z, s, size, dy, dx in scored[:top]:
+            canvas = torch.zeros(n, 2 * hc, 2 * wc, device=dev)
+            cover = torch.zeros(2 * hc, 2 * wc, device=dev)
+            for i in range(0, n, self.batch_size):
+                chunk = frames[i:i + self.batch_size].permute(0, 3, 1, 2).float()
+                rgb = F.interpolate(chunk, size=size, mode="area")
+                canvas[i:i + self.batch_size, dy:dy + size[0], dx:dx + size[1]] = torch.einsum("nchw,c->nhw", rgb, luma)
+            cover[dy:dy + size[0], dx:dx + size[1]] = 1
+            canon = F.avg_pool2d(canvas[:, None], 2)[:, 0]
+            covered = F.avg_pool2d(cover[None, None], 2)[0, 0]
+            hb, wb = layout.blocks_hw
+            block_cover = covered[: hb * BLOCK, : wb * BLOCK].reshape(hb, BLOCK, wb, BLOCK).amin((1, 3))
+            yield canon, (block_cover >= 1).float().reshape(-1)
+
+
+def _activity(coefs: torch.Tensor) -> torch.Tensor:
+    """RMS of each block's AC coefficients, (N, Hb, Wb)."""
+    return coefs.pow(2).sum((-1, -2)).sub(coefs[..., 0, 0].pow(2)).clamp(min=0).div(BLOCK * BLOCK - 1).sqrt()
+
+
+def _mask(activity: torch.Tensor) -> torch.Tensor:
+    return (activity / ACTIVITY_REF).clamp(MASK_MIN, MASK_MAX)
+
+
+def _whiten(img: torch.Tensor) -> torch.Tensor:
+    """Remove the local mean and equalise local contrast, so content does not swamp the pilot."""
+    x = img[None, None]
+    local_mean = F.avg_pool2d(F.pad(x, (4, 4, 4, 4), mode="replicate"), 9, stride=1)
+    hp = x - local_mean
+    local_rms = F.avg_pool2d(F.pad(hp * hp, (8, 8, 8, 8), mode="replicate"), 17, stride=1).sqrt()
+    return (hp / (local_rms + 1.0))[0, 0]
+
+
+def _bit_accuracy(soft: np.ndarray, key: bytes, stream_id: int, segment: int) -> float:
+    signs = pl.segment_codeword(key, stream_id, segment).astype(bool)
+    return float(((soft > 0) == signs).mean())
