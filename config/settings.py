@@ -123,7 +123,7 @@ STATIC_ROOT = DATA_DIR / "static"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
 
-LOGIN_URL = "login"
+LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "/"
 
 # --- Consent and ledger -----------------------------------------------------------------------
@@ -176,12 +176,19 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
+# Periodic consent work (run beat: `celery -A config worker -B`, or a separate `celery -A config beat`).
+CELERY_BEAT_SCHEDULE = {
+    "consent-activate-due-licenses": {"task": "consent.tasks.activate_due_licenses", "schedule": 60.0},
+    "consent-expire-licenses": {"task": "consent.tasks.expire_licenses", "schedule": 60.0},
+    "consent-sweep-revoked-likeness": {"task": "consent.tasks.sweep_revoked_likeness", "schedule": 3600.0},
+}
 
 # --- REST framework ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: an anonymous API call then gets 401 with `WWW-Authenticate: Token`, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",

@@ -45,11 +45,8 @@ def license_usage(license: License, now=None, *, exclude_stream_id: int | None =
     now = now or timezone.now()
     local_midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     segments = Segment.objects.filter(stream__license=license)
-    duration = Sum(F("end_seconds") - F("start_seconds"))
-    totals = segments.aggregate(
-        total=duration,
-        today=Sum(F("end_seconds") - F("start_seconds"), filter=Q(created_at__gte=local_midnight)),
-    )
+    seconds = F("end_seconds") - F("start_seconds")
+    totals = segments.aggregate(total=Sum(seconds), today=Sum(seconds, filter=Q(created_at__gte=local_midnight)))
     running = Stream.objects.filter(license=license, status=Stream.Status.RUNNING)
     if exclude_stream_id is not None:
         running = running.exclude(pk=exclude_stream_id)

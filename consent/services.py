@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -23,6 +24,8 @@ from .ledger import record_event
 from .models import (
     Brand, BrandMembership, ConsentGrant, License, LikenessAsset, Modality, Platform, PlatformRole, Talent, Use,
 )
+
+logger = logging.getLogger(__name__)
 
 S = License.Status
 TERMINAL_STATES = frozenset({S.DECLINED, S.WITHDRAWN, S.REVOKED, S.EXPIRED, S.COMPLETED})
@@ -133,8 +136,11 @@ def _normalise_list(field: str, values, *, pattern: re.Pattern | None = None, ch
     return items
 
 
-def _normalise_scope(values: dict) -> dict:
-    """Validate and normalise license scope lists (sorted, deduplicated, canonical case)."""
+def _normalise_scope(values: dict, *, shown_as: dict | None = None) -> dict:
+    """Validate and normalise scope lists (sorted, deduplicated, canonical case).
+
+    Keys are license field names; `shown_as` renames them in errors (a grant's "allowed_categories").
+    """
     rules = {
         "modalities": dict(choices=set(Modality.values)),
         "permitted_uses": dict(choices=set(Use.values)),
@@ -143,7 +149,8 @@ def _normalise_scope(values: dict) -> dict:
         "territories": dict(pattern=_TERRITORY, transform=lambda v: v.strip().upper()),
         "languages": dict(pattern=_LANGUAGE),
     }
-    return {name: _normalise_list(name, value, **rules[name]) for name, value in values.items() if name in rules}
+    shown_as = shown_as or {}
+    return {name: _normalise_list(shown_as.get(name, name), value, **rules[name]) for name, value in values.items()}
 
 
 def _decimal(field: str, value, *, minimum: Decimal, maximum: Decimal | None = None, positive=False) -> Decimal:
@@ -394,7 +401,7 @@ def grant_consent(*, talent, actor, document_title, document_version, document_t
         raise InvalidInput("valid_until is in the past; choose a future end date.", field="valid_until")
     scope = _normalise_scope({"modalities": modalities, "permitted_uses": permitted_uses, "platforms": platforms,
                               "product_categories": allowed_categories, "territories": territories,
-                              "languages": languages})
+                              "languages": languages}, shown_as={"product_categories": "allowed_categories"})
     excluded = _normalise_list("excluded_categories", excluded_categories, pattern=_CATEGORY, required=False,
                                transform=lambda v: v.strip().lower())
     overlap = sorted(set(excluded) & set(scope["product_categories"]))
@@ -432,7 +439,7 @@ def grant_consent(*, talent, actor, document_title, document_version, document_t
 def revoke_consent(*, grant, actor, reason="", request_meta=None) -> ConsentGrant:
     """Withdraw consent (PIPL Art. 15). Revokes every open license on it, flags their streams to stop,
     and after commit schedules erasure of the clones and assets nothing else covers (Art. 47)."""
-    grant = ConsentGrant.objects.select_for_update().select_related("talent").get(pk=grant.pk)
+    grant = ConsentGrant.objects.select_for_update(of=("self",)).select_related("talent").get(pk=grant.pk)
     if actor.pk != grant.talent.user_id:
         _require_admin(actor, "revoke someone else's consent")
     if grant.status == ConsentGrant.Status.REVOKED:
@@ -457,8 +464,34 @@ def revoke_consent(*, grant, actor, reason="", request_meta=None) -> ConsentGran
     from .tasks import erase_revoked_likeness
 
     grant_id = grant.pk
-    transaction.on_commit(lambda: erase_revoked_likeness.delay(grant_id))
+    transaction.on_commit(lambda: _enqueue_erasure(erase_revoked_likeness, grant_id))
     return grant
+
+
+def _enqueue_erasure(task, grant_id: int) -> None:
+    # The revocation has committed and must stand even if the broker is down; the periodic
+    # sweep (`consent.tasks.sweep_revoked_likeness`) erases what this would have.
+    try:
+        task.delay(grant_id)
+    except Exception:
+        logger.exception("Could not enqueue erasure for revoked consent #%s; the sweep will do it.", grant_id)
+
+
+def revoked_grants_with_media_left() -> list[int]:
+    """Revoked grants whose clones, or whose talent's assets, are not all erased yet (for the sweep)."""
+    from rendering.models import Clone
+
+    revoked = ConsentGrant.Status.REVOKED
+    with_clones = Clone.objects.filter(license__grant__status=revoked).exclude(status=Clone.Status.DELETED) \
+        .values_list("license__grant_id", flat=True)
+    with_assets = set()
+    for grant in ConsentGrant.objects.filter(status=revoked, talent__assets__deleted_at__isnull=True).distinct():
+        covered = {m for g in selectors.active_grants_for_talent(grant.talent) for m in g.modalities}
+        kinds = LikenessAsset.objects.filter(talent_id=grant.talent_id, deleted_at__isnull=True) \
+            .values_list("kind", flat=True)
+        if any(ASSET_MODALITY[kind] not in covered for kind in kinds):
+            with_assets.add(grant.pk)
+    return sorted(set(with_clones) | with_assets)
 
 
 # --- Licenses --------------------------------------------------------------------------------------
@@ -497,7 +530,10 @@ def _request_stop(**kwargs) -> list[int]:
 
 
 def _locked(license: License) -> License:
-    return License.objects.select_for_update().select_related("grant", "talent", "brand").get(pk=license.pk)
+    # Only the license row: locking the joined grant too would take locks in the opposite order to
+    # revoke_consent (grant, then its licenses) and could deadlock with it.
+    return License.objects.select_for_update(of=("self",)).select_related("grant", "talent", "brand") \
+        .get(pk=license.pk)
 
 
 @transaction.atomic

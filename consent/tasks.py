@@ -12,6 +12,12 @@ def erase_revoked_likeness(grant_id: int) -> dict:
     return services.erase_likeness_after_revocation(grant_id=grant_id)
 
 
+@shared_task(name="consent.tasks.sweep_revoked_likeness")
+def sweep_revoked_likeness() -> list[dict]:
+    """Periodic safety net: erase anything a revocation's own task did not (e.g. the broker was down)."""
+    return [services.erase_likeness_after_revocation(grant_id=pk) for pk in services.revoked_grants_with_media_left()]
+
+
 @shared_task(name="consent.tasks.expire_licenses")
 def expire_licenses() -> list[int]:
     return [license.pk for license in services.expire_licenses()]

@@ -335,9 +335,11 @@ class CounterForm(LicenseScopeForm):
 
 # --- Brand: clones and streams ------------------------------------------------------------------------
 
-ORIENTATIONS = {
-    "landscape": ("Landscape 16:9 (640×360)", 640, 360),
-    "portrait": ("Vertical 9:16 (360×640)", 360, 640),
+# (label, width, height, fps, segment seconds: None for settings.SEGMENT_SECONDS)
+STREAM_FORMATS = {
+    "portrait": ("Vertical 9:16, 360×640, 25 fps", 360, 640, 25, None),
+    "landscape": ("Landscape 16:9, 640×360, 25 fps", 640, 360, 25, None),
+    "preview": ("Quick preview 16:9, 320×180, 10 fps", 320, 180, 10, 1.0),
 }
 
 
@@ -358,8 +360,8 @@ class StreamForm(forms.Form):
     product_category = forms.ChoiceField()
     territory = forms.ChoiceField()
     language = forms.ChoiceField()
-    orientation = forms.ChoiceField(choices=[(key, label) for key, (label, _w, _h) in ORIENTATIONS.items()],
-                                    initial="portrait")
+    stream_format = forms.ChoiceField(choices=[(key, spec[0]) for key, spec in STREAM_FORMATS.items()],
+                                      initial="portrait", label="Format")
     use_voice = forms.BooleanField(required=False, label="Use the licensed voice as well as the face")
 
     def __init__(self, *args, license: License, clones, **kwargs):
@@ -374,11 +376,12 @@ class StreamForm(forms.Form):
 
     def stream_arguments(self) -> dict:
         data = self.cleaned_data
-        _label, width, height = ORIENTATIONS[data["orientation"]]
+        _label, width, height, fps, segment_seconds = STREAM_FORMATS[data["stream_format"]]
         return {
             "clone": data["clone"], "audio_file": data["audio"], "script_text": data["script_text"],
             "platform": data["platform"], "product_category": data["product_category"],
             "territory": data["territory"], "language": data["language"], "width": width, "height": height,
+            "fps": fps, "segment_seconds": segment_seconds,
             "modalities": ("face", "voice") if data.get("use_voice") else ("face",),
         }
 

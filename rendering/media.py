@@ -23,8 +23,8 @@ AAC_FRAME_SIZE = 1024
 
 # Loudness is mapped from an absolute dBFS range, not normalised per window, so that the same sound
 # drives the same mouth opening in every segment (segments are rendered independently).
-LOUDNESS_FLOOR_DB = -55.0
-LOUDNESS_CEILING_DB = -12.0
+LOUDNESS_FLOOR_DB = -50.0
+LOUDNESS_CEILING_DB = -10.0
 LOW_BAND_HZ = 500.0
 HIGH_BAND_HZ = 2000.0
 

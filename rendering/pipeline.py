@@ -74,7 +74,7 @@ def prepared_clone(clone, dev: torch.device):
             _prepared.move_to_end(key)
             return _prepared[key]
     with clone.portrait.open("rb") as fh:
-        portrait = np.asarray(Image.open(io.BytesIO(fh.read())).convert("RGB"))
+        portrait = np.array(Image.open(io.BytesIO(fh.read())).convert("RGB"))
     prepared = backend().prepare(portrait, clone.geometry, device=dev)
     with _lock:
         _prepared[key] = prepared

@@ -54,7 +54,12 @@ def ensure_dev_credentials(*, force: bool = False) -> dict[str, Path]:
                 return paths
             except CredentialError as exc:
                 logger.warning("Development C2PA credentials in %s unusable (%s); generating new ones.", directory, exc)
+        previous_anchors = paths[ANCHORS_FILE].read_text() if paths[ANCHORS_FILE].exists() else ""
         written = write_credentials(directory, generate_dev_credentials())
+        if previous_anchors:
+            # Keep trusting the old root: segments signed before the renewal must stay Trusted.
+            with open(written[ANCHORS_FILE], "a") as anchors:
+                anchors.write(previous_anchors)
         logger.info("Generated development C2PA credentials in %s", directory)
         return {name: written[name] for name in paths}
 

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 
 from consent.models import License, LikenessAsset, Talent
 from consent.policy import UseRequest
+from watermark.payload import parse_payload
 
 from .models import Clone, Segment, Stream
 
@@ -83,9 +84,7 @@ def lookup_payload(payload) -> PayloadMatch | None:
     Returns None when no stream has that id (a payload from another platform, or a forgery).
     """
     if isinstance(payload, str):
-        from watermark.payload import Payload
-
-        payload = Payload.from_hex(payload)
+        payload = parse_payload(payload)  # ValueError names the expected form
     stream = (Stream.objects.select_related("license__brand", "license__talent")
               .filter(pk=payload.stream_id).first())
     if stream is None:

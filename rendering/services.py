@@ -424,8 +424,8 @@ def publish_segment(*, stream_id: int, segment: SegmentFile) -> Segment | None:
                 transaction.on_commit(lambda: outputs.write_indexes(stream_id), robust=True)
                 transaction.on_commit(lambda: _enqueue("render_segment", stream_id, segment.sequence + 1))
             # Last step before the commit: the file takes its public name only together with its row.
+            moved = True  # from here on, a failure removes whatever is at the final name
             os.replace(storage.path(segment.temp_name), storage.path(final_name))
-            moved = True
     except BaseException:
         if moved:
             storage.delete(final_name)

@@ -167,7 +167,7 @@ def speech_like_audio(seconds: float, sample_rate: int = 16_000, seed: int = 0) 
         if rng.random() < 0.45:  # consonant burst just before the vowel
             c0 = max(0, a - int(0.06 * sample_rate))
             noise_env[c0:a] = np.hanning(a - c0) * rng.uniform(0.2, 0.5) if a > c0 else 0
-        position += length + rng.uniform(0.0, 0.06)
+        position += length + rng.uniform(0.02, 0.09)
 
     # Pitch: a slow declination per phrase plus gentle wobble.
     pitch = 150 + 30 * np.sin(2 * np.pi * 0.35 * t + rng.uniform(0, 6)) + 12 * np.sin(2 * np.pi * 3.1 * t)

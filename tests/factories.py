@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from PIL import Image, ImageDraw
@@ -31,7 +31,9 @@ PASSWORD = "test-password-123"
 @functools.lru_cache(maxsize=1)
 def password_hash() -> str:
     # Hashed once: the default hasher is deliberately slow, and every factory user shares the password.
-    return make_password(PASSWORD)
+    # Django's default hasher, named here so that a test's PASSWORD_HASHERS cannot change the cached value.
+    hasher = PBKDF2PasswordHasher()
+    return hasher.encode(PASSWORD, hasher.salt())
 
 
 def portrait_png(size: int = 96, seed: int = 0) -> bytes:
@@ -42,6 +44,7 @@ def portrait_png(size: int = 96, seed: int = 0) -> bytes:
     for x in (0.4, 0.6):
         draw.ellipse((size * (x - 0.04), size * 0.4, size * (x + 0.04), size * 0.46), fill=(30, 30, 30))
     draw.arc((size * 0.4, size * 0.55, size * 0.6, size * 0.68), 0, 180, fill=(120, 40, 40), width=2)
+    image.putpixel((0, 0), (seed % 256, seed // 256 % 256, 7))  # distinct bytes (and hash) per seed
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
@@ -132,8 +135,9 @@ class LikenessAssetFactory(factory.django.DjangoModelFactory):
         model = LikenessAsset
 
     class Params:
-        data = factory.LazyAttribute(lambda o: portrait_png() if o.kind == LikenessAsset.Kind.PORTRAIT
-                                     else voice_wav())
+        seed = factory.Sequence(lambda n: n)
+        data = factory.LazyAttribute(lambda o: portrait_png(seed=o.seed) if o.kind == LikenessAsset.Kind.PORTRAIT
+                                     else voice_wav(freq=150.0 + o.seed))
 
     talent = factory.SubFactory(TalentFactory)
     kind = LikenessAsset.Kind.PORTRAIT

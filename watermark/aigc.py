@@ -285,14 +285,23 @@ def _merge_xmp(existing: bytes | None, label: AigcLabel) -> bytes:
 
 
 def _replace_tc260(text: str, label: AigcLabel) -> bytes:
-    root = ElementTree.fromstring(_strip_xpacket(text))
-    rdf = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
-    for rdf_node in root.iter(rdf + "RDF"):
+    """Drop the old TC260 description(s) from an XMP packet, then add the new one."""
+    rdf_ns = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+    # Serialise with the usual prefixes so that the result still reads `</rdf:RDF>`.
+    ElementTree.register_namespace("x", "adobe:ns:meta/")
+    ElementTree.register_namespace("rdf", rdf_ns)
+    try:
+        root = ElementTree.fromstring(_strip_xpacket(text))
+    except ElementTree.ParseError as exc:
+        raise AigcError("xmp_malformed", f"The existing XMP packet is not well-formed XML: {exc}") from exc
+    for rdf_node in root.iter(f"{{{rdf_ns}}}RDF"):
         for desc in list(rdf_node):
             if desc.find(f"{{{TC260_NS}}}AIGC") is not None or f"{{{TC260_NS}}}AIGC" in desc.attrib:
                 rdf_node.remove(desc)
     body = ElementTree.tostring(root, encoding="unicode")
-    return _merge_xmp(body.encode("utf-8"), label)
+    if "</rdf:RDF>" not in body:
+        return _xmp_packet(label)
+    return body.replace("</rdf:RDF>", _description(label) + "</rdf:RDF>", 1).encode("utf-8")
 
 
 def _strip_xpacket(text: str) -> str:

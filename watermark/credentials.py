@@ -47,8 +47,8 @@ class Credentials:
     chain_pem: the signing certificate first, then any intermediates (never the root).
     key_pem: the private key in PEM (PKCS#8), or None when `sign_callback` signs instead.
     alg: C2PA algorithm name: "es256" (P-256), "es384", "ed25519", "ps256"...
-    sign_callback: bytes -> signature, for keys that never leave a KMS/HSM. For ES* algorithms it
-        must return the raw r||s signature that COSE uses, not DER.
+    sign_callback: bytes -> signature, for keys that never leave a KMS/HSM. For ES* algorithms
+        c2pa-rs 0.91 accepts the DER signature a KMS returns as well as raw r||s.
     trust_anchors_pem: the root certificate(s) verifiers should trust for this signer.
     """
 

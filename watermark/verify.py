@@ -23,7 +23,7 @@ from .labels import LabelError, label_for
 from .provenance import LICENSE_ASSERTION, SEGMENT_ASSERTION, TRAINING_MINING_ASSERTION
 
 UNTRUSTED = "signingCredential.untrusted"
-LABEL_SAMPLE_FRAMES = 3  # first, middle, last
+LABEL_SAMPLE_FRAMES = 3  # first, middle, last of the decoded frames
 WATERMARK_MAX_FRAMES = 50  # one 2-s segment at 25 fps
 _VERSIONED = re.compile(r"(\.v\d+)?(__\d+)?$")
 
@@ -209,20 +209,17 @@ def _read_aigc(report: VerificationReport, data: bytes) -> None:
 
 
 def _decode_frames(report: VerificationReport, data: bytes) -> list[np.ndarray]:
-    """RGB frames: all of an image, the first `WATERMARK_MAX_FRAMES` plus the last of a video."""
+    """RGB frames: the image, or the first `WATERMARK_MAX_FRAMES` of a video (bounded work for uploads)."""
     try:
         if report.mime == "video/mp4":
             import av
 
             frames: list[np.ndarray] = []
-            last = None
             with av.open(io.BytesIO(data)) as container:
                 for frame in container.decode(video=0):
-                    last = frame.to_ndarray(format="rgb24")
-                    if len(frames) < WATERMARK_MAX_FRAMES:
-                        frames.append(last)
-            if last is not None and (not frames or last is not frames[-1]):
-                frames.append(last)
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    if len(frames) == WATERMARK_MAX_FRAMES:
+                        break
             return frames
         from PIL import Image
 
@@ -343,7 +340,7 @@ def verify_file(
     if check_media:
         frames = _decode_frames(report, data)
         _check_explicit_label(report, frames)
-        _check_watermark(report, frames[:WATERMARK_MAX_FRAMES], watermarker)
+        _check_watermark(report, frames, watermarker)
     return report
 
 

@@ -3,15 +3,16 @@ tenant owns is a 404), serializers parse, services decide, and `exceptions.excep
 their DomainErrors into HTTP."""
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.dateparse import parse_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers as drf_serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -19,10 +20,11 @@ from rest_framework.views import APIView
 from consent import ledger
 from consent import services as consent_services
 from consent.exceptions import NotPermitted
-from consent.models import LikenessAsset
+from consent.models import AuditEvent, LikenessAsset
 from rendering import services as rendering_services
 
 from .. import actions, permissions, selectors
+from ..verification import verify_upload
 from ..ratelimit import LoginThrottle, client_ip, request_meta
 from . import serializers as s
 
@@ -327,7 +329,7 @@ class StreamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
             streams = streams.filter(license_id=license_id)
         if status_filter := self.request.query_params.get("status"):
             streams = streams.filter(status=status_filter)
-        return selectors.with_progress(streams)
+        return selectors.with_progress(streams).order_by("-created_at", "-id")
 
     @extend_schema(parameters=[STATUS_FILTER, _id_filter("license", "license")])
     def list(self, request, *args, **kwargs):
@@ -398,15 +400,23 @@ LEDGER_FILTERS = [
 ]
 
 
+class CanReadLedger(BasePermission):
+    message = "Only legal reviewers and platform admins can read the ledger."
+
+    def has_permission(self, request, view):
+        return permissions.can_read_ledger(request.user)
+
+
 class LedgerViewSet(viewsets.ReadOnlyModelViewSet):
     """The signed audit ledger, newest first. Legal reviewers and platform admins only."""
 
     serializer_class = s.AuditEventSerializer
+    permission_classes = [IsAuthenticated, CanReadLedger]
     lookup_field = "sequence"
+    lookup_value_regex = r"\d+"
+    queryset = AuditEvent.objects.none()  # for the schema; requests use get_queryset
 
     def get_queryset(self):
-        if not permissions.can_read_ledger(self.request.user):
-            raise PermissionDenied("Only legal reviewers and platform admins can read the ledger.")
         request = self.request
         return selectors.ledger_timeline(
             permissions.ledger_visible_to(request.user),
@@ -423,8 +433,6 @@ class LedgerViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=False, methods=["get"])
     def verify(self, request):
         """Recompute every hash and signature of the chain; names the first bad event."""
-        if not permissions.can_read_ledger(request.user):
-            raise PermissionDenied("Only legal reviewers and platform admins can verify the ledger.")
         report = ledger.verify_chain()
         return Response(s.ChainStatusSerializer({**report.__dict__, "summary": report.summary()}).data)
 
@@ -440,10 +448,11 @@ class VerifyView(APIView):
     @extend_schema(request={"multipart/form-data": s.VerifyUploadSerializer},
                    responses=inline_serializer("VerificationResult", {"result": drf_serializers.DictField()}))
     def post(self, request):
-        from ..verification import verify_upload
-
         body = s.VerifyUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        result = verify_upload(body.validated_data["file"], user=request.user)
+        try:
+            result = verify_upload(body.validated_data["file"], user=request.user)
+        except DjangoValidationError as error:
+            raise ValidationError({"file": error.messages}) from error
         return Response({"result": result.as_dict()})
 

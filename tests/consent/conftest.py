@@ -18,6 +18,13 @@ def _ledger_key_in_tmp(settings, _ledger_key_path):
     settings.LEDGER_SIGNING_KEY_PATH = _ledger_key_path
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The demo creates users with passwords; the real hasher is slow by design.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher",
+                                 "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+
+
 @pytest.fixture
 def eager_celery():
     previous = celery_app.conf.task_always_eager

@@ -1,12 +1,15 @@
 """Rows of the rendering app that consent tests need as facts (created directly, no rendering)."""
 from django.core.files.base import ContentFile
 
+from consent.models import LikenessAsset
 from rendering.models import Clone, Stream
 from tests.factories import LikenessAssetFactory
 
 
 def make_clone(license, *, status=Clone.Status.READY, asset=None):
-    asset = asset or LikenessAssetFactory(talent=license.talent)
+    asset = asset or LikenessAsset.objects.filter(talent=license.talent, kind=LikenessAsset.Kind.PORTRAIT,
+                                                  deleted_at__isnull=True).first() \
+        or LikenessAssetFactory(talent=license.talent)
     clone = Clone(license=license, talent=license.talent, source_asset=asset, requested_by=license.requested_by,
                   status=status, sha256="c" * 64)
     clone.portrait.save("clone.png", ContentFile(b"normalised portrait bytes"), save=False)

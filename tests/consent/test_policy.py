@@ -170,3 +170,21 @@ def test_check_gate_reads_fresh_facts_and_counts_other_running_streams(active_li
 
     assert selectors.check_gate(license_id=active_license.pk, request=mine).allowed
     assert selectors.check_gate(license_id=active_license.pk, request=other).codes == ("concurrency_limit_exceeded",)
+
+
+@pytest.mark.django_db
+def test_license_usage_counts_rendered_segments_today_and_in_total(active_license):
+    from rendering.models import Segment
+    from tests.consent.helpers import make_stream
+
+    stream = make_stream(active_license, status="running")
+    for seq, start in enumerate((0.0, 2.0, 4.0)):
+        Segment.objects.create(stream=stream, sequence=seq, start_seconds=start, end_seconds=start + 2.0,
+                               frame_count=50, file=f"segments/{seq}.mp4", sha256="0" * 64, manifest_id="m",
+                               watermark_payload="00")
+    Segment.objects.filter(sequence=0).update(created_at=timezone.now() - dt.timedelta(days=2))
+
+    usage = selectors.license_usage(active_license)
+
+    assert (usage.seconds_today, usage.seconds_total, usage.concurrent_streams) == (4.0, 6.0, 1)
+    assert selectors.license_usage(active_license, exclude_stream_id=stream.pk).concurrent_streams == 0

@@ -85,6 +85,10 @@ def test_existing_xmp_is_merged_not_replaced():
     assert read_image_aigc(labelled) == LABEL
     assert b"<dc:format>image/jpeg</dc:format>" in labelled
     Image.open(io.BytesIO(labelled)).load()
+    relabelled = write_image_aigc(labelled, "image/jpeg", AigcLabel(content_producer="B", produce_id="2"))
+    assert read_image_aigc(relabelled).content_producer == "B"
+    assert relabelled.count(b"TC260:AIGC>") == 2  # one element: its opening and closing tags
+    assert b"image/jpeg</dc:format>" in relabelled
 
 
 def test_malformed_label_json_is_reported():

@@ -86,3 +86,21 @@ def test_credentials_need_exactly_one_of_key_and_callback(dev):
         Credentials(chain_pem=dev.credentials.chain_pem)
     with pytest.raises(CredentialError):
         Credentials(chain_pem=dev.credentials.chain_pem, key_pem=dev.credentials.key_pem, sign_callback=bytes)
+
+
+def test_callback_signer_for_keys_held_in_a_kms(dev, tiny_mp4):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    # Stands in for a KMS/HSM: the private key stays behind a sign(bytes) -> DER signature call.
+    kms_key = serialization.load_pem_private_key(dev.credentials.key_pem.encode(), None)
+    calls = []
+
+    def kms_sign(data: bytes) -> bytes:
+        calls.append(len(data))
+        return kms_key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+    credentials = Credentials(chain_pem=dev.credentials.chain_pem, sign_callback=kms_sign, alg="es256")
+    signed = ProvenanceSigner(credentials).sign_segment(tiny_mp4, segment_info())
+    assert calls
+    assert verify_file(signed.data, trust_anchors_pem=dev.ca_cert_pem, check_media=False).status == "trusted"

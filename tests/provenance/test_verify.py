@@ -89,6 +89,17 @@ def test_signer_generates_dev_credentials_on_first_use_and_reuses_them(dev_setti
     assert provenance.get_signer() is provenance.get_signer()
 
 
+def test_renewed_dev_credentials_keep_trusting_earlier_segments(dev_settings, tiny_mp4):
+    old_signer = provenance.get_signer()
+    before = old_signer.sign_segment(tiny_mp4, segment_info(0))
+    call_command("provenance_init", "--force")
+    new_signer = provenance.get_signer()
+    assert new_signer.credentials.chain_pem != old_signer.credentials.chain_pem
+    after = new_signer.sign_segment(tiny_mp4, segment_info(1, before.manifest_id))
+    assert provenance.verify(before.data, check_media=False).status == "trusted"
+    assert provenance.verify(after.data, check_media=False).status == "trusted"
+
+
 def test_half_configured_production_credentials_are_refused(dev_settings):
     dev_settings.C2PA_SIGNING_CERT_PATH = "/etc/consentframe/c2pa-chain.pem"
     with pytest.raises(ImproperlyConfigured):

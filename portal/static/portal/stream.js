@@ -52,7 +52,8 @@
       if (stop) { stop.hidden = true; }
     }
     if (stream.recording_url) { showRecording(stream.recording_url); }
-    return live || !stream.recording_url;
+    // After the end, keep polling only while a recording of published segments is being signed.
+    return live || (stream.segments_done > 0 && !stream.recording_url);
   }
 
   function poll() {

@@ -1,0 +1,116 @@
+"""Watermark speed: frames/s of embed and detect at 720p and 1080p, ours vs invisible-watermark 0.2.0.
+
+    .venv/bin/python benchmarks/watermark_speed.py [--frames 8] [--riva-frames 1] [--riva-1080p]
+
+Prints a table and writes benchmarks/results/watermark_speed.json. All methods run on the same
+synthetic frames in the same process. RivaGAN (~7 s a 720p frame on a 2-core CPU) runs on
+--riva-frames frames at 720p only unless --riva-1080p. CUDA rows appear only when a GPU is present.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from watermark import compat, engine, wm_testmedia  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
+
+
+def _timed(fn, frames: int, repeats: int = 1) -> float:
+    fn()  # warm-up (layout tables, model loading)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return frames * repeats / (time.perf_counter() - start)
+
+
+def run(args) -> list[dict]:
+    from imwatermark import WatermarkDecoder, WatermarkEncoder
+
+    rows = []
+    marker = engine.Watermarker()
+    data32 = b"\xc0\xff\xee\x01"
+    for name, (h, w) in SIZES.items():
+        frames = wm_testmedia.frames("face", args.frames, h, w, seed=1)
+        marked = marker.embed_segment(frames, stream_id=7, segment=1)
+
+        def add(method, device, embed_fps, detect_fps, n):
+            rows.append({"size": name, "method": method, "device": device, "embed_fps": embed_fps,
+                         "detect_fps": detect_fps, "frames": n})
+
+        add("ours robust", "cpu",
+            _timed(lambda: marker.embed_segment(frames, stream_id=7, segment=1), args.frames),
+            _timed(lambda: marker.detect_frames(marked, resync=False), args.frames), args.frames)
+        cmarked = compat.embed(frames, data32)
+        add("ours dwtDct (compat)", "cpu",
+            _timed(lambda: compat.embed(frames, data32), args.frames),
+            _timed(lambda: [compat.decode(f, 4) for f in cmarked], args.frames), args.frames)
+        bgr = [cv2.cvtColor(f.numpy(), cv2.COLOR_RGB2BGR) for f in frames]
+        enc = WatermarkEncoder()
+        enc.set_watermark("bytes", data32)
+        dec = WatermarkDecoder("bytes", 32)
+        for method, n in (("dwtDct", args.ref_frames), ("dwtDctSvd", args.ref_frames)):
+            sub = bgr[:n]
+            enc_out = [enc.encode(f, method) for f in sub]
+            add(f"imwatermark {method}", "cpu",
+                _timed(lambda: [enc.encode(f, method) for f in sub], n),
+                _timed(lambda: [dec.decode(f, method) for f in enc_out], n), n)
+        if name == "720p" or args.riva_1080p:
+            WatermarkEncoder.loadModel()
+            sub = bgr[: args.riva_frames]
+            t0 = time.perf_counter()
+            enc_out = [enc.encode(f, "rivaGan") for f in sub]
+            embed_fps = len(sub) / (time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            [dec.decode(f, "rivaGan") for f in enc_out]
+            add("imwatermark rivaGan", "cpu", embed_fps, len(sub) / (time.perf_counter() - t0), len(sub))
+        if torch.cuda.is_available():
+            batch = frames.repeat((32 + args.frames - 1) // args.frames, 1, 1, 1)[:32].cuda()
+            def cuda_embed():
+                marker.embed_segment(batch, stream_id=7, segment=1)
+                torch.cuda.synchronize()
+            add("ours robust (batch 32)", "cuda", _timed(cuda_embed, 32, repeats=5),
+                _timed(lambda: marker.detect_frames(batch, resync=False), 32), 32)
+            dev = compat.embed(batch, data32)
+            add("ours dwtDct (batch 32)", "cuda", _timed(lambda: (compat.embed(batch, data32), torch.cuda.synchronize()), 32, 5),
+                float("nan"), 32)
+            del dev
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=8, help="frames per size for our methods")
+    parser.add_argument("--ref-frames", type=int, default=3, help="frames per size for imwatermark dwtDct/dwtDctSvd")
+    parser.add_argument("--riva-frames", type=int, default=1, help="frames for rivaGan (slow)")
+    parser.add_argument("--riva-1080p", action="store_true", help="also time rivaGan at 1080p")
+    args = parser.parse_args()
+    rows = run(args)
+    machine = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+               "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    print(f"machine: {machine}")
+    print(f"{'size':6} {'method':26} {'device':6} {'frames':>6} {'embed f/s':>10} {'detect f/s':>10}")
+    for r in rows:
+        print(f"{r['size']:6} {r['method']:26} {r['device']:6} {r['frames']:6d} {r['embed_fps']:10.2f} {r['detect_fps']:10.2f}")
+    for size in SIZES:
+        ours = next(r for r in rows if r["size"] == size and r["method"] == "ours robust")
+        ref = next(r for r in rows if r["size"] == size and r["method"] == "imwatermark dwtDct")
+        print(f"{size}: robust embed is {ours['embed_fps'] / ref['embed_fps']:.1f}x imwatermark dwtDct")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "watermark_speed.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Streams through a real Celery worker: the embedded SQLite broker here, Redis when CELERY_BROKER_URL says so."""
+import pytest
+from django.utils import timezone
+
+from consent import services as consent_services
+from consent.models import AuditEvent, License
+from rendering import services
+from rendering.models import Clone, Stream
+from rendering.worker import wait_until
+from tests.rendering.conftest import SCOPE, TINY, audio_upload
+
+pytestmark = pytest.mark.slow
+
+
+def refreshed(obj):
+    obj.refresh_from_db()
+    return obj
+
+
+def test_clone_and_stream_run_on_a_real_worker(licensed, celery_worker):
+    license, portrait, brand_user = licensed
+    clone = services.request_clone(license=license, actor=brand_user, source_asset=portrait)
+    wait_until(lambda: refreshed(clone).status != Clone.Status.PENDING, timeout=60, what="clone built")
+    assert clone.status == Clone.Status.READY
+
+    stream = services.create_stream(clone=clone, actor=brand_user, audio_file=audio_upload(3.0), **SCOPE, **TINY)
+    wait_until(lambda: refreshed(stream).recording, timeout=120, what="stream rendered and recorded")
+
+    assert stream.status == Stream.Status.COMPLETED
+    assert list(stream.segments.values_list("sequence", flat=True)) == [0, 1, 2]
+    actions = list(AuditEvent.objects.filter(object_type__in=["rendering.stream", "rendering.segment"])
+                   .values_list("action", flat=True))
+    assert actions == ["stream.requested", "stream.started", *["segment.published"] * 3, "stream.ended",
+                       "stream.recording_signed"]
+
+
+def test_a_revocation_stops_a_live_stream_within_one_segment(licensed, celery_worker):
+    license, portrait, brand_user = licensed
+    clone = services.request_clone(license=license, actor=brand_user, source_asset=portrait)
+    wait_until(lambda: refreshed(clone).status == Clone.Status.READY, timeout=60, what="clone built")
+    stream = services.create_stream(clone=clone, actor=brand_user, audio_file=audio_upload(12.0), **SCOPE, **TINY)
+    wait_until(lambda: refreshed(stream).segments.exists(), timeout=60, what="first segment")
+
+    consent_services.revoke_license(license=License.objects.get(pk=license.pk), actor=license.talent.user,
+                                    reason="I withdraw my likeness.")
+    committed_at = timezone.now()  # revoke_license is atomic: it has committed when it returns
+    published_before = stream.segments.filter(created_at__lte=committed_at).count()
+    wait_until(lambda: not refreshed(stream).is_live, timeout=60, what="stream stopped")
+
+    after = stream.segments.filter(created_at__gt=committed_at).count()
+    assert stream.status == Stream.Status.STOPPED and stream.end_reason == "license_revoked"
+    assert after <= 1, f"{after} segments published after the revocation committed"
+    assert published_before + after == stream.segments.count() < stream.segment_count == 12

@@ -1,0 +1,106 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from watermark import engine, wm_testmedia
+from watermark.payload import Payload
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = (a.float() - b.float()).pow(2).mean().item()
+    return 10 * np.log10(255**2 / mse)
+
+
+def _jpeg(frame: torch.Tensor, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(frame.numpy()).save(buf, "JPEG", quality=quality)
+    return np.array(Image.open(buf).convert("RGB"))
+
+
+def test_algorithm_name_is_stable():
+    assert engine.ALGORITHM_NAME == "org.consentframe.wm.v1"
+
+
+def test_segment_round_trip(marker, face_clip):
+    marked = marker.embed_segment(face_clip, stream_id=0xC0FFEE, segment=31)
+    assert marked.shape == face_clip.shape and marked.dtype == torch.uint8
+    assert _psnr(face_clip, marked) >= 40
+    for i in (0, 3, 5):
+        found = marker.detect(marked[i].numpy())
+        assert found.payload == Payload(0xC0FFEE, 31, i)
+        assert found.confidence > 0.9
+    clip = marker.detect_clip(marked)
+    assert (clip.stream_id, clip.segment) == (0xC0FFEE, 31)
+    assert clip.matched_frames == tuple(range(6))
+    assert clip.frame_numbers == {i: i for i in range(6)}
+
+
+def test_embed_with_explicit_payloads_and_portrait():
+    frames = wm_testmedia.frames("face", 2, 640, 360, seed=4)
+    payloads = [Payload(1, 2, 3), Payload(9, 8, 7)]
+    marked = engine.Watermarker().embed(frames, payloads)
+    found = [engine.Watermarker().detect(marked[i]) for i in range(2)]
+    assert [f.payload for f in found] == payloads
+
+
+def test_unmarked_and_other_key_read_as_unmarked(marker, face_clip):
+    assert not marker.detect(face_clip[0]).marked
+    other = engine.Watermarker(key=b"someone-else").embed_segment(face_clip[:2], stream_id=5, segment=5)
+    found = marker.detect(other[0])
+    assert found.payload is None and not found.marked and found.confidence == 0.0
+
+
+def test_survives_jpeg_and_downscale(marker, face_clip):
+    marked = marker.embed_segment(face_clip[:1], stream_id=77, segment=1)
+    assert marker.detect(_jpeg(marked[0], 50)).stream_id == 77
+    half = torch.nn.functional.interpolate(
+        marked.permute(0, 3, 1, 2).float(), scale_factor=0.5, mode="area"
+    ).round().to(torch.uint8).permute(0, 2, 3, 1)
+    # 320x180 is the smallest frame the scheme reads.
+    assert marker.detect(half[0]).stream_id == 77
+
+
+def test_clip_resynchronises_after_crop(marker, face_clip):
+    marked = marker.embed_segment(face_clip, stream_id=4242, segment=9)
+    cropped = marked[:, 10:334, 20:596]  # keeps 90 % of each side, off-centre
+    found = marker.detect_clip(cropped)
+    assert found.resynchronised and (found.stream_id, found.segment) == (4242, 9)
+
+
+def test_clip_across_a_segment_boundary_reports_both(marker, face_clip):
+    a = marker.embed_segment(face_clip[:3], stream_id=8, segment=100)
+    b = marker.embed_segment(face_clip[3:], stream_id=8, segment=101)
+    found = marker.detect_clip(torch.cat([a, b]))
+    segments = {m.segment: m.frames for m in found.matches}
+    assert segments == {100: (0, 1, 2), 101: (3, 4, 5)}
+
+
+def test_embed_keeps_the_device(marker):
+    frames = wm_testmedia.frames("flat", 1, 180, 320, seed=1)
+    out = marker.embed_segment(frames.to("cpu"), stream_id=1, segment=1)
+    assert out.device == frames.device
+
+
+@pytest.mark.parametrize("frames, message", [
+    (torch.zeros(1, 360, 640, 3, dtype=torch.float32), "uint8"),
+    (torch.zeros(360, 640, 3, dtype=torch.uint8), r"\(N, H, W, 3\)"),
+    (torch.zeros(1, 360, 640, 4, dtype=torch.uint8), r"\(N, H, W, 3\)"),
+    (torch.zeros(1, 170, 300, 3, dtype=torch.uint8), "too small"),
+    ([[1, 2, 3]], "torch.Tensor or numpy"),
+])
+def test_bad_frames_are_refused_clearly(marker, frames, message):
+    with pytest.raises(ValueError, match=message):
+        marker.embed_segment(frames, stream_id=1, segment=1)
+
+
+def test_bad_payload_lists_are_refused(marker):
+    frames = torch.zeros(2, 180, 320, 3, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="one per frame"):
+        marker.embed(frames, [Payload(1, 1, 0)])
+    with pytest.raises(ValueError, match="Payload"):
+        marker.embed(frames, [(1, 1, 0), (1, 1, 1)])
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        marker.detect(frames)
