@@ -29,7 +29,8 @@ from .models import AuditEvent
 
 # Any constant works; it only has to be the same for every writer of this database.
 ADVISORY_LOCK_KEY = 0x4C454447  # "LEDG"
-SYSTEM_ACTOR = "system"
+SYSTEM_ACTOR = "system"  # the scheduler and other work no person started
+ANONYMOUS_ACTOR = "anonymous"  # a visitor who is not signed in (e.g. the public verifier)
 
 _key_lock = threading.Lock()
 _key_cache: dict[Path, Ed25519PrivateKey] = {}
@@ -79,10 +80,28 @@ def key_id() -> str:
 
 # --- Appending -------------------------------------------------------------------------------------
 def to_json_value(value):
-    """What a JSONField gives back after a round trip: dates as ISO text, decimals as strings."""
+    """What a JSONField gives back after a round trip: dates as ISO text, decimals as strings.
+
+    Numbers are put in the form PostgreSQL's jsonb returns them, so that the hash of the stored
+    event matches the hash computed before storing it.
+    """
     if value is None:
         return None
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    return _jsonb_numbers(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
+
+
+def _jsonb_numbers(value):
+    if isinstance(value, float):
+        if value == 0:
+            return 0.0  # jsonb has no negative zero
+        if "e+" in repr(value):
+            return int(value)  # jsonb prints 1e+16 as 10000000000000000, which reads back as an int
+        return value
+    if isinstance(value, dict):
+        return {key: _jsonb_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonb_numbers(item) for item in value]
+    return value
 
 
 def format_time(value: dt.datetime) -> str:
@@ -140,10 +159,12 @@ def record_event(*, action: str, actor=None, obj=None, object_type: str | None =
         object_id = obj.pk if object_id is None else object_id
     if not object_type or object_id is None:
         raise ValueError("record_event needs obj, or object_type and object_id")
-    if actor is not None and getattr(actor, "is_authenticated", False):
+    if actor is None:
+        actor_id, default_repr = None, SYSTEM_ACTOR
+    elif getattr(actor, "is_authenticated", False):
         actor_id, default_repr = actor.pk, actor.get_username()
     else:
-        actor_id, default_repr = None, SYSTEM_ACTOR
+        actor_id, default_repr = None, ANONYMOUS_ACTOR
     key = signing_key()
     with transaction.atomic():
         _lock_chain()
@@ -177,8 +198,8 @@ def known_public_keys() -> dict[str, Ed25519PublicKey]:
 def verify_chain(queryset=None) -> ChainReport:
     """Recompute the whole chain from the database; the report names the first bad event."""
     events = (queryset if queryset is not None else AuditEvent.objects.all()).order_by("sequence")
-    return ledger_verify.verify_events((event_body(e) | {"hash": e.hash, "signature": e.signature}
-                                        for e in events.iterator(chunk_size=2000)), known_public_keys())
+    return ledger_verify.verify_events((exported_event(e) for e in events.iterator(chunk_size=2000)),
+                                       known_public_keys())
 
 
 def export_bundle(path: str | Path) -> dict:

@@ -495,9 +495,8 @@ def revoked_grants_with_media_left() -> list[int]:
 
 
 # --- Licenses --------------------------------------------------------------------------------------
-def _apply(license: License, action: str, actor, *, reason: str = "", request_meta=None, now=None,
-           changes: dict | None = None, stop_streams: bool = True) -> License:
-    """Check and perform one move of LICENSE_TRANSITIONS on a locked row, with its audit event."""
+def _authorise(license: License, action: str, actor) -> Transition:
+    """Raise unless LICENSE_TRANSITIONS allows `action` from the license's state, by this actor."""
     transition = LICENSE_TRANSITIONS[action]
     if license.status not in transition.sources:
         allowed = ", ".join(sorted(transition.sources))
@@ -506,6 +505,13 @@ def _apply(license: License, action: str, actor, *, reason: str = "", request_me
     if not _parties(actor, license) & transition.parties:
         who = " or ".join(PARTY_NAMES[p] for p in sorted(transition.parties))
         raise NotPermitted(f"Only {who} may {action.replace('_', ' ')} license #{license.pk}.")
+    return transition
+
+
+def _apply(license: License, action: str, actor, *, reason: str = "", request_meta=None, now=None,
+           changes: dict | None = None, stop_streams: bool = True) -> License:
+    """Check and perform one move of LICENSE_TRANSITIONS on a locked row, with its audit event."""
+    transition = _authorise(license, action, actor)
     now = now or timezone.now()
     before = snapshot(license)
     for name, value in (changes or {}).items():
@@ -572,6 +578,7 @@ def counter_license(*, license, actor, request_meta=None, **narrower_scope) -> L
     if not narrower_scope:
         raise InvalidInput("A counter-offer must change at least one term.")
     license = _locked(license)
+    _authorise(license, "counter", actor)
     current = {name: getattr(license, name) for name in COUNTER_FIELDS}
     values = current | narrower_scope
     values.update(_normalise_scope({k: values[k] for k in SCOPE_FIELDS}))
@@ -600,6 +607,7 @@ def counter_license(*, license, actor, request_meta=None, **narrower_scope) -> L
 @transaction.atomic
 def accept_counter(*, license, actor, request_meta=None) -> License:
     license = _locked(license)
+    _authorise(license, "accept_counter", actor)
     _require_grant_usable(license.grant, timezone.now())
     # The counter-offer was the talent's approval of exactly these terms.
     return _apply(license, "accept_counter", actor, request_meta=request_meta,
@@ -609,6 +617,7 @@ def accept_counter(*, license, actor, request_meta=None) -> License:
 @transaction.atomic
 def approve_license(*, license, actor, request_meta=None) -> License:
     license = _locked(license)
+    _authorise(license, "approve", actor)
     _require_grant_usable(license.grant, timezone.now())
     return _apply(license, "approve", actor, request_meta=request_meta,
                   changes={"approved_by": actor, "approved_at": timezone.now()})
@@ -628,6 +637,7 @@ def withdraw_license(*, license, actor, request_meta=None) -> License:
 def countersign_license(*, license, actor, request_meta=None) -> License:
     """Legal countersigns an approved license; it becomes active at once if its term has started."""
     license = _locked(license)
+    _authorise(license, "countersign", actor)
     now = timezone.now()
     _require_grant_usable(license.grant, now)
     if license.ends_at <= now:
@@ -644,44 +654,47 @@ def countersign_license(*, license, actor, request_meta=None) -> License:
 @transaction.atomic
 def activate_license(*, license, actor=None, request_meta=None) -> License:
     license = _locked(license)
+    _authorise(license, "activate", actor)
     now = timezone.now()
-    if license.status in LICENSE_TRANSITIONS["activate"].sources:
-        if license.starts_at > now:
-            raise IllegalTransition(f"License #{license.pk} starts at {license.starts_at.isoformat()}; it is "
-                                    f"activated then.", code="license_not_started", from_status=license.status,
-                                    action="activate")
-        if license.ends_at <= now:
-            raise IllegalTransition(f"License #{license.pk} ended on {license.ends_at.isoformat()}.",
-                                    code="license_ended", from_status=license.status, action="activate")
-        _require_grant_usable(license.grant, now)
+    if license.starts_at > now:
+        raise IllegalTransition(f"License #{license.pk} starts at {license.starts_at.isoformat()}; it is "
+                                f"activated then.", code="license_not_started", from_status=license.status,
+                                action="activate")
+    if license.ends_at <= now:
+        raise IllegalTransition(f"License #{license.pk} ended on {license.ends_at.isoformat()}.",
+                                code="license_ended", from_status=license.status, action="activate")
+    _require_grant_usable(license.grant, now)
     return _apply(license, "activate", actor, request_meta=request_meta, now=now)
 
 
 @transaction.atomic
 def suspend_license(*, license, actor, reason, request_meta=None) -> License:
+    license = _locked(license)
+    _authorise(license, "suspend", actor)
     if not str(reason).strip():
         raise InvalidInput("Say why the license is suspended; the brand and the talent will see it.", field="reason")
-    return _apply(_locked(license), "suspend", actor, reason=reason, request_meta=request_meta)
+    return _apply(license, "suspend", actor, reason=reason, request_meta=request_meta)
 
 
 @transaction.atomic
 def reinstate_license(*, license, actor, request_meta=None) -> License:
     license = _locked(license)
+    _authorise(license, "reinstate", actor)
     now = timezone.now()
-    if license.status in LICENSE_TRANSITIONS["reinstate"].sources:
-        if license.ends_at <= now:
-            raise IllegalTransition(f"License #{license.pk} ended on {license.ends_at.isoformat()}; it cannot be "
-                                    f"reinstated.", code="license_ended", from_status=license.status,
-                                    action="reinstate")
-        _require_grant_usable(license.grant, now)
+    if license.ends_at <= now:
+        raise IllegalTransition(f"License #{license.pk} ended on {license.ends_at.isoformat()}; it cannot be "
+                                f"reinstated.", code="license_ended", from_status=license.status, action="reinstate")
+    _require_grant_usable(license.grant, now)
     return _apply(license, "reinstate", actor, request_meta=request_meta, now=now)
 
 
 @transaction.atomic
 def revoke_license(*, license, actor, reason, request_meta=None) -> License:
+    license = _locked(license)
+    _authorise(license, "revoke", actor)
     if not str(reason).strip():
         raise InvalidInput("Say why the license is revoked; the brand will see it.", field="reason")
-    return _apply(_locked(license), "revoke", actor, reason=reason, request_meta=request_meta)
+    return _apply(license, "revoke", actor, reason=reason, request_meta=request_meta)
 
 
 @transaction.atomic

@@ -97,7 +97,8 @@ def _find_eyes(gray: np.ndarray, face) -> list[tuple[float, float, float, float]
     pick = lambda group: max(group, key=lambda e: e[2] * e[3])  # noqa: E731
     result = []
     for ex, ey, ew, eh in (pick(left), pick(right)):
-        result.append((x + ex + ew / 2, y + ey + eh / 2, ew * 0.9, eh * 0.55))
+        # The cascade's box spans brow to lower lid; the eye opening sits a little below its middle.
+        result.append((x + ex + ew / 2, y + ey + eh * 0.56, ew * 0.9, eh * 0.55))
     if abs(result[0][1] - result[1][1]) > h * 0.12:  # not level: a false hit (eyebrow, nostril)
         return None
     return result

@@ -145,6 +145,8 @@ class _Layout:
         self.band_u = torch.tensor([u for u, _ in BAND], device=device)
         self.band_v = torch.tensor([v for _, v in BAND], device=device)
         self._pilot_template: torch.Tensor | None = None
+        axis_gain = 0.75 + 0.25 * torch.cos(math.pi * torch.arange(BLOCK, dtype=torch.float32) / BLOCK)
+        self.band_gain = (axis_gain[self.band_u.cpu()] * axis_gain[self.band_v.cpu()]).repeat(hb * wb).to(device)
 
     # --- transforms between canonical luminance and chips -----------------------------------------
     def block_coefs(self, canon: torch.Tensor) -> torch.Tensor:
@@ -224,10 +226,17 @@ def _canonical_luma(frames: torch.Tensor, canon_hw: tuple[int, int]) -> torch.Te
     hc, wc = canon_hw
     if h % hc == 0 and w % wc == 0:
         fy, fx = h // hc, w // wc
-        # Integer factor: sum rows in int32 first (cheap on uint8), then the small remainder in float.
-        rows = frames.reshape(n, hc, fy, w * 3).sum(2, dtype=torch.int32)
-        rgb = rows.reshape(n, hc, wc, fx, 3).sum(3).float() / (fy * fx)
-        return _luma(rgb[..., 0], rgb[..., 1], rgb[..., 2])
+        # Integer factor: sum rows in int32 first (cheap on uint8), then luminance and the column sums
+        # on the (fy times) smaller remainder, reducing over contiguous last dimensions only.
+        if fy > 1:
+            rows = frames.reshape(n, hc, fy, w * 3).sum(2, dtype=torch.int32).float()
+        else:
+            rows = frames.reshape(n, hc, w * 3).float()
+        rows = rows.reshape(n, hc, w, 3)
+        y = _luma(rows[..., 0], rows[..., 1], rows[..., 2])
+        if fx > 1:
+            y = y.reshape(n, hc, wc, fx).sum(-1)
+        return y / (fy * fx)
     rgb = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=canon_hw, mode="area")
     return _luma(rgb[:, 0], rgb[:, 1], rgb[:, 2])
 
@@ -296,6 +305,11 @@ class Watermarker:
         weight_sum = layout.group_sums(weight)
         correction = ((-proj).clamp(min=0) / weight_sum.clamp(min=1e-6)).clamp(max=ISS_MAX * self.strength)
         change = self.strength * weight * target + correction[:, layout.group] * weight * target
+        if (h, w) != layout.canon_hw:
+            # Bilinear upsampling then the detector's area averaging act on the canonical grid as the
+            # separable filter [1/8, 3/4, 1/8] (for any factor >= 2): pre-compensate its gain per band,
+            # so the host cancellation above lands exactly.
+            change = change / layout.band_gain
         spatial = layout.spatial_from_chips(change)  # (N, Hc, Wc)
         # PSNR budget per frame: scale down a frame whose change would exceed MAX_RMS (mostly texture,
         # where host cancellation is expensive); the bilinear upsampling keeps the RMS nearly the same.

@@ -76,7 +76,7 @@ class PreparedPortrait(PreparedClone):
     portrait: torch.Tensor = None
     geometry: dict = None
     motion_seed: int = 0
-    background: np.ndarray = None  # (S, S, 3) uint8, the blurred fill behind the portrait card
+    lid_skin: torch.Tensor = None  # like `portrait`, smoothed: what the eyelids are painted with
     layouts: dict = field(default_factory=dict)
 
 
@@ -104,8 +104,9 @@ class PortraitAnimator:
             raise ValueError(f"The portrait must be square (see rendering.faces.normalise_portrait); got {portrait.shape}.")
         device = resolve_device(device)
         size = portrait.shape[0]
-        background = cv2.GaussianBlur(portrait, (0, 0), size * 0.04)
-        background = (background.astype(np.float32) * 0.7 + 12.0).clip(0, 255).astype(np.uint8)
+        # Eyelids are painted with the skin above the eye, smoothed so that one row's grain
+        # does not streak down the lid.
+        lid_skin = cv2.GaussianBlur(portrait, (0, 0), size * 0.006)
         digest = hashlib.sha256(portrait.tobytes()).digest()
         return PreparedPortrait(
             backend=self.name,
@@ -114,7 +115,7 @@ class PortraitAnimator:
             portrait=torch.from_numpy(portrait).to(device).permute(2, 0, 1).unsqueeze(0).float().add(0.5).contiguous(),
             geometry=dict(geometry),
             motion_seed=int.from_bytes(digest[:4], "little"),
-            background=background,
+            lid_skin=torch.from_numpy(lid_skin).to(device).permute(2, 0, 1).unsqueeze(0).float().add(0.5).contiguous(),
         )
 
     def layout(self, prepared: PreparedPortrait, width: int, height: int) -> _Layout:
@@ -137,20 +138,31 @@ class PortraitAnimator:
             side = min(int(round(width * 1.45)), height)
             left, top = (width - side) // 2, 0
         card = cv2.resize(source, (side, side), interpolation=cv2.INTER_AREA if side < size else cv2.INTER_LINEAR)
-        cover = max(width, height)
-        fill = cv2.resize(prepared.background, (cover, cover), interpolation=cv2.INTER_LINEAR)
-        fy0, fx0 = (cover - height) // 2, (cover - width) // 2
-        frame = fill[fy0 : fy0 + height, fx0 : fx0 + width].astype(np.float32)
-        # Soft edges where the card meets the background inside the frame.
-        ramp = max(2, int(round(side * CARD_FEATHER)))
-        edge = np.minimum(np.arange(side), np.arange(side)[::-1]).astype(np.float32)
-        soft = np.clip(edge / ramp, 0.0, 1.0)
-        alpha_x = soft if side < width else np.ones(side, np.float32)
-        alpha_y = soft if (top > 0 or side < height) else np.ones(side, np.float32)
-        alpha = alpha_y[:, None] * alpha_x[None, :]
-        # Paste the visible part of the card.
+        # The visible part of the card, in card pixels.
         cx0, cy0 = max(0, -left), max(0, -top)
         cx1, cy1 = min(side, width - left), min(side, height - top)
+        # Background: the card's own edges stretched out to the frame and blurred, darkened a little
+        # so the sharp portrait stands out, with no seam where the card fades into it.
+        backdrop = cv2.copyMakeBorder(
+            cv2.GaussianBlur(card[cy0:cy1, cx0:cx1], (0, 0), side * 0.01),
+            top + cy0, height - (top + cy1), left + cx0, width - (left + cx1), cv2.BORDER_REPLICATE,
+        )
+        backdrop = cv2.GaussianBlur(backdrop, (0, 0), max(width, height) * 0.015)
+        frame = backdrop.astype(np.float32) * 0.85 + 8.0
+        # Soft edges only where the card ends inside the frame.
+        ramp = max(2, int(round(side * CARD_FEATHER)))
+        position = np.arange(side, dtype=np.float32)
+        alpha_x = np.ones(side, np.float32)
+        alpha_y = np.ones(side, np.float32)
+        if left > 0:
+            alpha_x = np.minimum(alpha_x, np.clip(position / ramp, 0, 1))
+        if left + side < width:
+            alpha_x = np.minimum(alpha_x, np.clip((side - 1 - position) / ramp, 0, 1))
+        if top > 0:
+            alpha_y = np.minimum(alpha_y, np.clip(position / ramp, 0, 1))
+        if top + side < height:
+            alpha_y = np.minimum(alpha_y, np.clip((side - 1 - position) / ramp, 0, 1))
+        alpha = alpha_y[:, None] * alpha_x[None, :]
         region = frame[top + cy0 : top + cy1, left + cx0 : left + cx1]
         a = alpha[cy0:cy1, cx0:cx1, None]
         region[:] = region * (1 - a) + card[cy0:cy1, cx0:cx1].astype(np.float32) * a
@@ -160,8 +172,8 @@ class PortraitAnimator:
         g = prepared.geometry
         fx, fy, fw, fh = g["face"]
         margin = ramp / side + 1e-3
-        u0 = max(fx - 0.45 * fw, margin, cx0 / side)
-        u1 = min(fx + 1.45 * fw, 1 - margin if side < width else 1.0, cx1 / side)
+        u0 = max(fx - 0.45 * fw, margin if alpha_x[0] < 1 else 0.0, cx0 / side)
+        u1 = min(fx + 1.45 * fw, 1 - margin if alpha_x[-1] < 1 else 1.0, cx1 / side)
         v0 = max(fy - 0.5 * fh, margin if alpha_y[0] < 1 else 0.0, cy0 / side)
         v1 = min(fy + 1.45 * fh, 1 - margin if alpha_y[-1] < 1 else 1.0, cy1 / side)
         x0, x1 = int(math.ceil(u0 * side)), int(math.floor(u1 * side))
@@ -422,7 +434,7 @@ class PortraitAnimator:
         lash = torch.exp(-(((sv - lid_edge) / (0.14 * ry)) ** 2)) * b
         # The lid's skin: each column reads the portrait a little above the eye's top.
         skin_grid = torch.stack((part[..., 0], torch.full_like(part[..., 1], 2 * (ey - 1.35 * ry) - 1)), dim=-1)
-        lid = F.grid_sample(prepared.portrait.expand(part.shape[0], -1, -1, -1), skin_grid,
+        lid = F.grid_sample(prepared.lid_skin.expand(part.shape[0], -1, -1, -1), skin_grid,
                             mode="bilinear", padding_mode="border", align_corners=False)
         shade = (0.9 + 0.1 * ((sv - (ey - ry)) / (2 * ry)).clamp(0, 1))[:, None]  # the crease darker
         lash = lash[:, None]

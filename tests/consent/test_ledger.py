@@ -208,3 +208,23 @@ def test_export_refuses_a_broken_chain_and_a_used_folder(tmp_path):
     raw_sql("UPDATE consent_auditevent SET actor_repr = 'someone else' WHERE sequence = 1")
     with pytest.raises(CommandError, match="event #1"):
         call_command("export_ledger", str(tmp_path / "new"))
+
+
+def test_actors_are_recorded_by_id_and_name(brand_user):
+    from django.contrib.auth.models import AnonymousUser
+
+    by_user = ledger.record_event(action="test.event", actor=brand_user, object_type="t", object_id=1)
+    by_visitor = ledger.record_event(action="test.event", actor=AnonymousUser(), object_type="t", object_id=2)
+    by_scheduler = ledger.record_event(action="test.event", object_type="t", object_id=3)
+
+    assert (by_user.actor_id, by_user.actor_repr) == (brand_user.pk, brand_user.username)
+    assert (by_visitor.actor_id, by_visitor.actor_repr) == (None, "anonymous")
+    assert (by_scheduler.actor_id, by_scheduler.actor_repr) == (None, "system")
+
+
+def test_numbers_the_database_rewrites_still_verify():
+    # PostgreSQL's jsonb returns 1e16 as 10000000000000000 and -0.0 as 0.0; the hash must not depend on it.
+    for value in (1e16, 1.5e300, -0.0, 1e-7, 0.1, 5.0, 123456789.123456789, 2**70):
+        ledger.record_event(action="test.number", object_type="t", object_id=1, after={"x": value, "l": [value]})
+
+    assert ledger.verify_chain().ok

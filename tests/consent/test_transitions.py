@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from consent import services
-from consent.exceptions import ConsentNotActive, IllegalTransition, NotPermitted
+from consent.exceptions import ConsentNotActive, IllegalTransition, InvalidInput, NotPermitted
 from consent.models import AuditEvent, License
 from consent.services import LICENSE_TRANSITIONS, OPEN_STATES
 from tests.factories import ConsentGrantFactory, LicenseFactory, UserFactory
@@ -153,3 +153,18 @@ def test_suspend_and_revoke_flag_running_streams(active_license, legal):
 
     stream.refresh_from_db()
     assert stream.stop_requested_at is not None and stream.end_reason == "license_suspended"
+
+
+@pytest.mark.parametrize("action", ["suspend", "revoke"])
+def test_suspending_or_revoking_needs_a_reason(action, active_license, legal):
+    service = {"suspend": services.suspend_license, "revoke": services.revoke_license}[action]
+
+    with pytest.raises(InvalidInput) as caught:
+        service(license=active_license, actor=legal, reason="  ")
+
+    assert caught.value.field == "reason"
+
+
+def test_the_state_is_checked_before_the_terms_of_a_counter_offer(active_license):
+    with pytest.raises(IllegalTransition):
+        services.counter_license(license=active_license, actor=active_license.talent.user, platforms=["jd"])

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from consent import services
-from consent.exceptions import ConsentNotActive, InvalidUpload
+from consent.exceptions import ConsentNotActive, InvalidUpload, NotPermitted
 from consent.models import AuditEvent, LikenessAsset
 from tests.factories import ConsentGrantFactory, portrait_png, voice_wav
 
@@ -114,3 +114,14 @@ def test_no_biometric_upload_without_a_consent_covering_it(talent, settings):
 
     assert caught.value.code == "no_consent_for_modality"
     assert stored_files(settings) == []
+
+
+def test_the_talent_may_erase_their_own_media_and_no_one_else(grant, brand_user, settings):
+    asset = upload(grant.talent, LikenessAsset.Kind.PORTRAIT, portrait_png(seed=9))
+
+    with pytest.raises(NotPermitted):
+        services.erase_likeness_asset(asset=asset, actor=brand_user, reason="not theirs")
+    erased = services.erase_likeness_asset(asset=asset, actor=grant.talent.user, reason="changed my mind")
+
+    assert erased.is_deleted and erased.sha256 == asset.sha256
+    assert AuditEvent.objects.get(action="likeness.erased").after["reason"] == "changed my mind"
