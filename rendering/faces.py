@@ -84,19 +84,32 @@ def detect_faces(image: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 
 def _find_eyes(gray: np.ndarray, face) -> list[tuple[float, float, float, float]] | None:
-    """Two eyes (cx, cy, w, h) in the upper half of the face box, viewer's left first, or None."""
+    """Two eyes (cx, cy, w, h) in the upper half of the face box, viewer's left first, or None.
+
+    Candidates come from the plain eye cascade and the one trained with glasses; on each side the
+    one nearest the usual place of an eye wins. When only one eye is found the other is its mirror
+    image across the face's middle (the portrait is frontal).
+    """
     x, y, w, h = face
     band = gray[y : y + int(h * 0.55), x : x + w]
-    eyes = _cascade("haarcascade_eye.xml").detectMultiScale(
-        band, scaleFactor=1.1, minNeighbors=3, minSize=(max(8, w // 10),) * 2, maxSize=(w // 2,) * 2
-    )
-    left = [e for e in eyes if e[0] + e[2] / 2 < w / 2]
-    right = [e for e in eyes if e[0] + e[2] / 2 >= w / 2]
-    if not left or not right:
+    candidates = []
+    for name in ("haarcascade_eye.xml", "haarcascade_eye_tree_eyeglasses.xml"):
+        for ex, ey, ew, eh in _cascade(name).detectMultiScale(
+            band, scaleFactor=1.1, minNeighbors=3, minSize=(max(8, w // 10),) * 2, maxSize=(w // 2,) * 2
+        ):
+            cx, cy = ex + ew / 2, ey + eh / 2
+            if abs(cx - w / 2) >= 0.1 * w and 0.2 * h <= cy <= 0.5 * h:  # not the nose bridge, not a brow
+                candidates.append((int(ex), int(ey), int(ew), int(eh)))
+    usual = lambda side: lambda e: (e[0] + e[2] / 2 - side * w) ** 2 + (e[1] + e[3] / 2 - 0.38 * h) ** 2  # noqa: E731
+    left = sorted((e for e in candidates if e[0] + e[2] / 2 < w / 2), key=usual(0.33))
+    right = sorted((e for e in candidates if e[0] + e[2] / 2 >= w / 2), key=usual(0.67))
+    if not left and not right:
         return None
-    pick = lambda group: max(group, key=lambda e: e[2] * e[3])  # noqa: E731
+    mirror = lambda e: (w - e[0] - e[2], e[1], e[2], e[3])  # noqa: E731
+    first = left[0] if left else mirror(right[0])
+    second = right[0] if right else mirror(left[0])
     result = []
-    for ex, ey, ew, eh in (pick(left), pick(right)):
+    for ex, ey, ew, eh in (first, second):
         # The cascade's box spans brow to lower lid; the eye opening sits a little below its middle.
         result.append((x + ex + ew / 2, y + ey + eh * 0.56, ew * 0.9, eh * 0.55))
     if abs(result[0][1] - result[1][1]) > h * 0.12:  # not level: a false hit (eyebrow, nostril)

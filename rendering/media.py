@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,6 +20,7 @@ import numpy as np
 
 AUDIO_SAMPLE_RATE = 16_000
 ENCODED_AUDIO_RATE = 48_000  # AAC in the published MP4s
+BT709 = 1  # the ITU-R BT.709 code of the colour space, primaries and transfer tags
 AAC_FRAME_SIZE = 1024
 
 # Loudness is mapped from an absolute dBFS range, not normalised per window, so that the same sound
@@ -66,7 +68,9 @@ def decode_audio(source, *, sample_rate: int = AUDIO_SAMPLE_RATE, max_seconds: f
         if not container.streams.audio:
             raise ValueError("The file holds no audio stream; upload a speech recording (WAV, MP3, AAC, ...).")
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        # Keep the channels through resampling and average them here: libswresample's downmix
+        # adds channels at -3 dB, which would make a stereo upload louder than its mono twin.
+        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
         limit = None if max_seconds is None else int(max_seconds * sample_rate)
         chunks: list[np.ndarray] = []
         total = 0
@@ -74,12 +78,12 @@ def decode_audio(source, *, sample_rate: int = AUDIO_SAMPLE_RATE, max_seconds: f
             for frame in container.decode(stream):
                 frame.pts = None  # let the resampler count samples; upload timestamps may be odd
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    chunks.append(out.to_ndarray().mean(axis=0))
                     total += chunks[-1].size
                 if limit is not None and total > limit:
                     raise ValueError(f"The audio is longer than the {max_seconds:g} s allowed.")
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                chunks.append(out.to_ndarray().mean(axis=0))
         except av.FFmpegError as exc:
             raise ValueError(f"The audio could not be decoded ({exc}).") from exc
     audio = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
@@ -166,7 +170,7 @@ def audio_window(
     start = frame_sample_index(first_frame_index, fps=fps, sample_rate=sample_rate)
     stop = frame_sample_index(first_frame_index + n_frames, fps=fps, sample_rate=sample_rate)
     window = np.zeros(stop - start, np.float32)
-    piece = np.asarray(audio, np.float32)[start:stop]
+    piece = np.asarray(audio[start:stop], np.float32)  # slice first: `audio` may be a long memmap
     window[: piece.size] = piece
     return window
 
@@ -187,8 +191,10 @@ def audio_features(
 ) -> AudioFeatures:
     """Per-video-frame loudness and spectral shape of `audio` (which starts at the first frame).
 
-    Each frame is analysed over a Hann window two frames long centred on the frame, zero-padded
-    outside `audio`.
+    Each frame is analysed over a Hann window two frames long centred on the frame. At the ends of
+    `audio` the sound is mirrored for half a window (a window cut from a longer recording is
+    analysed as if the sound went on, so the first and last frames of a segment do not dip);
+    further out it is silence.
     """
     audio = np.asarray(audio)
     if audio.ndim != 1 or not np.issubdtype(audio.dtype, np.floating):
@@ -203,6 +209,10 @@ def audio_features(
     starts = np.round(centres - size / 2).astype(np.int64)
     padded = np.zeros(audio.size + 2 * size + int(math.ceil(n_frames * hop)), np.float32)
     padded[size : size + audio.size] = audio
+    mirror = min(size // 2, audio.size)
+    if mirror:
+        padded[size - mirror : size] = audio[:mirror][::-1]
+        padded[size + audio.size : size + audio.size + mirror] = audio[audio.size - mirror :][::-1]
     frames = padded[(starts + size)[:, None] + np.arange(size)[None, :]]
     window = np.hanning(size).astype(np.float32)
     windowed = frames * window
@@ -310,7 +320,7 @@ def encode_mp4(
     """
     frames = _frames_to_numpy(frames)
     audio = _check_audio(audio)
-    if not isinstance(fps, int) or not 1 <= fps <= 120:
+    if isinstance(fps, bool) or not isinstance(fps, numbers.Integral) or not 1 <= fps <= 120:
         raise ValueError(f"fps must be an integer between 1 and 120; got {fps!r}.")
     n, height, width, _ = frames.shape
     wanted = int(round(n * sample_rate / fps))
@@ -322,9 +332,16 @@ def encode_mp4(
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.codec_context.gop_size = max(n, 2 * fps)
         video.options = {"crf": str(crf), "preset": preset}
+        # BT.709, limited range, converted explicitly and tagged: players assume BT.709 for HD,
+        # and an untagged BT.601 conversion would shift the colours.
+        context = video.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = BT709
+        context.color_range = av.video.reformatter.ColorRange.MPEG
         aac = _AacWriter(container, _add_aac_stream(container, audio_bitrate), sample_rate)
         for index in range(n):
-            frame = av.VideoFrame.from_ndarray(frames[index], format="rgb24")
+            frame = av.VideoFrame.from_ndarray(frames[index], format="rgb24").reformat(
+                format="yuv420p", dst_colorspace="itu709", dst_color_range="MPEG"
+            )
             frame.pts = index
             for packet in video.encode(frame):
                 container.mux(packet)

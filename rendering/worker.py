@@ -13,8 +13,13 @@ the same helper consumes from that broker instead.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 import time
 from contextlib import contextmanager
+
+from celery.worker import WorkController, state
 
 from config.celery import app
 
@@ -28,21 +33,57 @@ def reconnect() -> None:
     app.close()
 
 
+class EmbeddedWorkController(WorkController):
+    """A worker that says when its consumer is ready (Celery's own test worker does the same)."""
+
+    def __init__(self, *args, **kwargs):
+        self.ready = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def on_consumer_ready(self, consumer):
+        self.ready.set()
+
+
 @contextmanager
-def embedded_worker(*, queues=WORKER_QUEUES, loglevel: str = "WARNING", shutdown_timeout: float = 120.0):
+def embedded_worker(*, queues=WORKER_QUEUES, loglevel: str = "WARNING", start_timeout: float = 60.0,
+                    shutdown_timeout: float = 120.0):
     """Run a solo-pool worker in a thread for the duration of the block, consuming `queues`.
 
     On leaving, the worker finishes the task it is running (a segment) and stops; messages still
-    queued stay in the broker for the next worker.
+    queued stay in the broker for the next worker. A worker that cannot start (broker unreachable,
+    bad settings) raises RuntimeError here instead of leaving the caller waiting.
     """
-    # Imported here: the module is Celery's embedded-worker support, only needed when one runs.
-    from celery.contrib.testing.worker import start_worker
-
-    with start_worker(app, pool="solo", concurrency=1, loglevel=loglevel, perform_ping_check=False,
-                      shutdown_timeout=shutdown_timeout, queues=list(queues)) as worker:
-        logger.info("embedded Celery worker consuming %s from %s", ", ".join(queues),
-                    app.connection_for_read().as_uri())
+    app.finalize()
+    app.set_current()
+    worker = EmbeddedWorkController(
+        app=app, hostname=f"embedded-{os.getpid()}@{socket.gethostname()}", pool="solo", concurrency=1,
+        loglevel=loglevel, queues=list(queues), ready_callback=None, without_heartbeat=True,
+        without_mingle=True, without_gossip=True,
+    )
+    thread = threading.Thread(target=worker.start, name="embedded-celery-worker", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not worker.ready.wait(0.1):
+        if not thread.is_alive() or time.monotonic() > deadline:
+            _stop(thread, 5.0)
+            raise RuntimeError(f"The embedded Celery worker did not start on {app.conf.broker_url}; see the log above.")
+    logger.info("embedded Celery worker consuming %s from %s", ", ".join(queues),
+                app.connection_for_read().as_uri())
+    try:
         yield worker
+    finally:
+        if not _stop(thread, shutdown_timeout):
+            raise RuntimeError(f"The embedded Celery worker did not stop within {shutdown_timeout:g} s.")
+
+
+def _stop(thread: threading.Thread, timeout: float) -> bool:
+    # How Celery stops its own embedded test worker: the consumer loop checks this flag between tasks.
+    state.should_terminate = 0
+    try:
+        thread.join(timeout)
+        return not thread.is_alive()
+    finally:
+        state.should_terminate = None
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):

@@ -46,12 +46,14 @@ _LUMA = (0.299, 0.587, 0.114)
 # Masking: chip amplitude = STRENGTH * clamp(activity / ACTIVITY_REF, MASK_MIN, MASK_MAX), where
 # activity is the RMS of the block's AC DCT coefficients on the canonical grid.
 STRENGTH = 4.0
-ACTIVITY_REF = 6.0
-MASK_MIN, MASK_MAX = 1.0, 1.3
-# Host-interference cancellation per chip, at most this multiple of the strength (keeps PSNR on texture).
-ISS_MAX = 2.0
-# RMS of the luminance change, at most: 2.5 levels is PSNR 40.2 dB.
-MAX_RMS = 2.5
+ACTIVITY_REF = 3.0
+MASK_MIN, MASK_MAX = 0.7, 2.0
+# RMS of a frame's luminance change, at most: 2.45 levels (plus rounding) is PSNR >= 40.3 dB.
+MAX_RMS = 2.45
+# Share of groups (coded bits) a frame may leave to the error-correcting code when the budget binds.
+ABANDON = 0.12
+# The canonical-grid budget is set this much above MAX_RMS: upsampling smooths some energy away.
+CANON_BUDGET = 1.3
 # Detector chip weights: masking / (host activity^2 + NOISE_FLOOR^2), the matched filter for a
 # chip whose host noise is its block's activity plus channel noise.
 NOISE_FLOOR = 3.0
@@ -60,8 +62,6 @@ NOISE_FLOOR = 3.0
 FRAME_Z = 4.5
 # A frame "matches" a word found in a clip when its own soft bits agree at this z-score.
 MATCH_Z = 3.0
-# The pilot at this z-score on the frame's own grid means it is aligned: no crop search then.
-PILOT_ALIGNED_Z = 6.0
 # Re-synchronisation: aspect-preserving crops keeping SCALES of the frame, searched when the grid fails.
 SCALES = tuple(round(1.0 - 0.005 * i, 3) for i in range(1, 41))
 
@@ -226,12 +226,13 @@ def _canonical_luma(frames: torch.Tensor, canon_hw: tuple[int, int]) -> torch.Te
     hc, wc = canon_hw
     if h % hc == 0 and w % wc == 0:
         fy, fx = h // hc, w // wc
-        # Integer factor: sum rows in int32 first (cheap on uint8), then luminance and the column sums
-        # on the (fy times) smaller remainder, reducing over contiguous last dimensions only.
-        if fy > 1:
-            rows = frames.reshape(n, hc, fy, w * 3).sum(2, dtype=torch.int32).float()
-        else:
-            rows = frames.reshape(n, hc, w * 3).float()
+        # Integer factor: sum the fy rows of each band in int16 first, then luminance and the column
+        # sums on the (fy times) smaller remainder, reducing over contiguous last dimensions only.
+        bands = frames.reshape(n, hc, fy, w * 3)
+        acc = bands[:, :, 0].to(torch.int16)  # fy * 255 fits: fy <= 128 for frames up to 23k rows
+        for k in range(1, fy):
+            acc.add_(bands[:, :, k])  # one contiguous pass per row: far faster than sum(dim=2)
+        rows = acc.float()
         rows = rows.reshape(n, hc, w, 3)
         y = _luma(rows[..., 0], rows[..., 1], rows[..., 2])
         if fx > 1:
@@ -299,24 +300,29 @@ class Watermarker:
         mask = _mask(_activity(coefs))
         weight = mask.repeat_interleave(len(BAND), dim=-1).reshape(n, -1)  # (N, chips)
         target = layout.targets(self.key, payloads)
-        # Improved spread spectrum: where the host's projection on a group opposes its target, add the
-        # opposite, spread over the group in proportion to the masking weight.
-        proj = layout.group_sums(host * target)  # (N, groups)
-        weight_sum = layout.group_sums(weight)
-        correction = ((-proj).clamp(min=0) / weight_sum.clamp(min=1e-6)).clamp(max=ISS_MAX * self.strength)
-        change = self.strength * weight * target + correction[:, layout.group] * weight * target
-        if (h, w) != layout.canon_hw:
-            # Bilinear upsampling then the detector's area averaging act on the canonical grid as the
-            # separable filter [1/8, 3/4, 1/8] (for any factor >= 2): pre-compensate its gain per band,
-            # so the host cancellation above lands exactly.
-            change = change / layout.band_gain
+        # Informed embedding: each group's correlation (per unit of masking weight) must reach a margin
+        # M; the host already supplies h of it, so add max(M - h, 0), spread over the group in
+        # proportion to the masking weight. Groups the host already carries cost nothing, groups it
+        # opposes get its interference cancelled. M is the strength, lowered per frame only as far as
+        # the PSNR budget requires (busy texture, where cancelling the host is expensive).
+        weight_sum = layout.group_sums(weight).clamp(min=1e-6)
+        host_margin = layout.group_sums(host * target) / weight_sum  # (N, groups)
+        upsampled = (h, w) != layout.canon_hw
+        # Bilinear upsampling then the detector's area averaging act on the canonical grid as the
+        # separable filter [1/8, 3/4, 1/8] (any factor >= 2): pre-compensate its gain per band.
+        gain = layout.band_gain if upsampled else torch.ones_like(layout.band_gain)
+        cost = layout.group_sums((weight / gain).pow(2))  # energy per unit of correction, squared
+        budget = (self.max_rms * CANON_BUDGET) ** 2 * layout.canon_hw[0] * layout.canon_hw[1]
+        margin, served = _fit_margin(host_margin, cost, self.strength, budget)  # (N, 1), (N, groups)
+        correction = (margin - host_margin).clamp(min=0) * served
+        change = correction[:, layout.group] * weight * target / gain
         spatial = layout.spatial_from_chips(change)  # (N, Hc, Wc)
-        # PSNR budget per frame: scale down a frame whose change would exceed MAX_RMS (mostly texture,
-        # where host cancellation is expensive); the bilinear upsampling keeps the RMS nearly the same.
-        rms = spatial.pow(2).mean((1, 2), keepdim=True).sqrt()
-        spatial = spatial * (self.max_rms / rms.clamp(min=1e-6)).clamp(max=1.0)
         up = F.interpolate(spatial[:, None], size=(h, w), mode="bilinear", align_corners=False)
-        delta = up[:, 0, :, :, None].round().to(torch.int16)
+        # The guarantee: the frame's luminance change never exceeds max_rms (PSNR >= 40 dB at 2.45).
+        rms = up.pow(2).mean((1, 2, 3), keepdim=True).sqrt()
+        up = up * (self.max_rms / rms.clamp(min=1e-6)).clamp(max=1.0)
+        # Expanding to 3 channels first makes the add contiguous, cheaper than a broadcast add.
+        delta = up[:, 0, :, :, None].round_().to(torch.int16).expand(-1, -1, -1, 3).contiguous()
         return frames.to(torch.int16).add_(delta).clamp_(0, 255).to(torch.uint8)
 
     # --- detection ------------------------------------------------------------------------------
@@ -397,9 +403,7 @@ class Watermarker:
         layout = self._layout(_canon_shape(h, w), frames.device)
         sums, frame_scores = self._soft(layout, self._canonical(frames, layout))
         result = self._decide(sums, frame_scores)
-        pilot_z = sums[:, :PILOT_BITS].sum() / math.sqrt(n * PILOT_BITS * CHIPS_PER_BIT)
-        if result.marked or pilot_z >= PILOT_ALIGNED_Z:
-            # Marked, or the pilot shows the grid is aligned and only the payload is too damaged to read.
+        if result.marked:
             return result, sums[:, PILOT_BITS:-1]
         for canon_r, valid in self._resync_candidates(layout, frames):
             sums, frame_scores = self._soft(layout, canon_r, valid)
@@ -497,6 +501,30 @@ class Watermarker:
             hb, wb = layout.blocks_hw
             block_cover = covered[: hb * BLOCK, : wb * BLOCK].reshape(hb, BLOCK, wb, BLOCK).amin((1, 3))
             yield canon, (block_cover >= 1).float().reshape(-1)
+
+
+def _fit_margin(host_margin: torch.Tensor, cost: torch.Tensor, strength: float, budget: float):
+    """Per frame, the margin M <= strength and the groups to serve, within the energy budget.
+
+    Serving a group costs max(M - h, 0)^2 * cost. When even M = strength does not fit (busy texture),
+    the ABANDON share of groups whose host opposes most are left to the error-correcting code, and M
+    is the largest margin that fits for the rest, found by bisection (energy grows with M).
+    """
+    def energy(m, served):
+        return ((m - host_margin).clamp(min=0).pow(2) * cost * served).sum(1, keepdim=True)
+
+    everyone = torch.ones_like(host_margin)
+    hi = torch.full((host_margin.shape[0], 1), strength, device=host_margin.device)
+    fits = energy(hi, everyone) <= budget
+    cut = torch.quantile(host_margin, ABANDON, dim=1, keepdim=True)
+    served = torch.where(fits, everyone, (host_margin >= cut).float())
+    lo = torch.zeros_like(hi)
+    for _ in range(20):
+        mid = (lo + hi) / 2
+        ok = energy(mid, served) <= budget
+        lo = torch.where(ok, mid, lo)
+        hi = torch.where(ok, hi, mid)
+    return torch.where(fits, torch.full_like(lo, strength), lo), served
 
 
 def _activity(coefs: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ segment k+1 (given its `first_frame_index`) carries on the head motion and blink
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -65,21 +66,25 @@ def check_portrait(portrait) -> np.ndarray:
         raise ValueError("The portrait must be a numpy uint8 array (H, W, 3) in RGB order.")
     if portrait.ndim != 3 or portrait.shape[2] != 3 or min(portrait.shape[:2]) < 32:
         raise ValueError(
-            f"The portrait must be shaped (H, W, 3) with sides of at least 32 px; got {portrait.shape}."
+            f"The portrait must be an RGB image shaped (H, W, 3) with sides of at least 32 px; got {portrait.shape}."
         )
     return portrait
 
 
+def is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def check_render_request(audio_window, *, first_frame_index, n_frames, fps, width, height) -> np.ndarray:
     """Validate `render`'s arguments; returns the audio as a 1-D float32 array."""
-    if not isinstance(n_frames, int) or n_frames < 1:
+    if not is_integer(n_frames) or n_frames < 1:
         raise ValueError(f"n_frames must be a positive integer; got {n_frames!r}.")
-    if not isinstance(first_frame_index, int) or first_frame_index < 0:
+    if not is_integer(first_frame_index) or first_frame_index < 0:
         raise ValueError(f"first_frame_index must be an integer ≥ 0; got {first_frame_index!r}.")
-    if not isinstance(fps, int) or not 1 <= fps <= 120:
+    if not is_integer(fps) or not 1 <= fps <= 120:
         raise ValueError(f"fps must be an integer between 1 and 120; got {fps!r}.")
     for label, value in (("width", width), ("height", height)):
-        if not isinstance(value, int) or not 64 <= value <= 4096:
+        if not is_integer(value) or not 64 <= value <= 4096:
             raise ValueError(f"{label} must be an integer between 64 and 4096; got {value!r}.")
     audio = np.asarray(audio_window)
     if audio.ndim != 1:

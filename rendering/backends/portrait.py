@@ -45,7 +45,7 @@ NOD = 0.005  # the head dips a little on loud syllables
 MOUTH_OPEN = 0.3  # widest lip gap, as a share of the mouth's width
 MOUTH_WIDEN = 0.12  # stretch of the mouth corners at full "ee", as a share of their distance
 BLINK_SLOT_SECONDS = 3.2  # on average one blink per slot, at a random moment within it
-BLINK_CLOSE_SECONDS, BLINK_OPEN_SECONDS = 0.07, 0.14
+BLINK_CLOSE_SECONDS, BLINK_HOLD_SECONDS, BLINK_OPEN_SECONDS = 0.08, 0.06, 0.16
 EYE_RADII = (0.56, 0.4)  # the eyelid's reach around the eye's centre, as shares of the eye box
 
 
@@ -237,7 +237,8 @@ class PortraitAnimator:
         audio = check_render_request(
             audio_window, first_frame_index=first_frame_index, n_frames=n_frames, fps=fps, width=width, height=height
         )
-        layout = self.layout(prepared, width, height)
+        first_frame_index, n_frames, fps = int(first_frame_index), int(n_frames), int(fps)
+        layout = self.layout(prepared, int(width), int(height))
         params = self.motion(prepared, audio, first_frame_index=first_frame_index, n_frames=n_frames, fps=fps)
         grid, boxes = self._grid(prepared, layout, params)
         region = self._warp(prepared, layout, grid, params, boxes)
@@ -294,12 +295,12 @@ class PortraitAnimator:
             draw = np.random.default_rng([seed, slot]).random(2)
             moments = [slot * BLINK_SLOT_SECONDS + 0.3 + draw[0] * (BLINK_SLOT_SECONDS - 0.6)]
             if draw[1] < 0.15:  # now and then a double blink
-                moments.append(moments[0] + 0.35)
-            for moment in moments:
+                moments.append(moments[0] + 0.45)
+            for moment in moments:  # the lid is fully down from `moment` for the hold time
                 dt = t - moment
                 closing = np.clip((dt + BLINK_CLOSE_SECONDS) / BLINK_CLOSE_SECONDS, 0.0, 1.0)
-                opening = np.clip(1.0 - dt / BLINK_OPEN_SECONDS, 0.0, 1.0)
-                closure = np.maximum(closure, np.where(dt < 0, closing, opening) * (dt > -BLINK_CLOSE_SECONDS))
+                opening = np.clip(1.0 - (dt - BLINK_HOLD_SECONDS) / BLINK_OPEN_SECONDS, 0.0, 1.0)
+                closure = np.maximum(closure, np.minimum(closing, opening))
         return closure
 
     def _grid(self, prepared: PreparedPortrait, layout: _Layout, p: dict) -> torch.Tensor:
@@ -432,10 +433,13 @@ class PortraitAnimator:
         lid_edge = ey - ry + b * 2.1 * ry  # fully down, the lid meets the lower lid
         covered = 1 - _smoothstep(lid_edge - 0.1 * ry, lid_edge + 0.1 * ry, sv)
         lash = torch.exp(-(((sv - lid_edge) / (0.14 * ry)) ** 2)) * b
-        # The lid's skin: each column reads the portrait a little above the eye's top.
-        skin_grid = torch.stack((part[..., 0], torch.full_like(part[..., 1], 2 * (ey - 1.35 * ry) - 1)), dim=-1)
-        lid = F.grid_sample(prepared.lid_skin.expand(part.shape[0], -1, -1, -1), skin_grid,
-                            mode="bilinear", padding_mode="border", align_corners=False)
+        # The lid's skin: each column mixes the portrait just above the eye (often in shadow) with
+        # the lit skin below it.
+        skin = prepared.lid_skin.expand(part.shape[0], -1, -1, -1)
+        lid = 0
+        for row in (ey - 1.35 * ry, ey + 2.2 * ry):
+            skin_grid = torch.stack((part[..., 0], torch.full_like(part[..., 1], 2 * row - 1)), dim=-1)
+            lid = lid + 0.5 * F.grid_sample(skin, skin_grid, mode="bilinear", padding_mode="border", align_corners=False)
         shade = (0.9 + 0.1 * ((sv - (ey - ry)) / (2 * ry)).clamp(0, 1))[:, None]  # the crease darker
         lash = lash[:, None]
         lid = lid * shade * (1 - 0.7 * lash) + 25.5 * 0.7 * lash
