@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -87,10 +86,8 @@ def run(args) -> list[dict]:
                 torch.cuda.synchronize()
             add("ours robust (batch 32)", "cuda", _timed(cuda_embed, 32, repeats=5),
                 _timed(lambda: marker.detect_frames(batch, resync=False), 32), 32)
-            dev = compat.embed(batch, data32)
             add("ours dwtDct (batch 32)", "cuda", _timed(lambda: (compat.embed(batch, data32), torch.cuda.synchronize()), 32, 5),
                 float("nan"), 32)
-            del dev
     return rows
 
 

@@ -114,6 +114,11 @@ def end_of_day(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min))
 
 
+def last_day(end: dt.datetime) -> dt.date:
+    """The last local day a term covers (terms end at the midnight after it)."""
+    return (timezone.localtime(end) - dt.timedelta(microseconds=1)).date()
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
@@ -128,7 +133,8 @@ class TimeInput(forms.TimeInput):
 class ConsentScopeForm(forms.Form):
     """Step 1 of granting consent: what may be done with the likeness. Step 2 shows the document."""
 
-    modalities = checkboxes(Modality.choices, help_text="Each one is consented to separately on the next page.")
+    modalities = checkboxes(Modality.choices, label="Face and voice",
+                            help_text="Each one is consented to separately on the next page.")
     permitted_uses = checkboxes(Use.choices, label="Uses")
     platforms = checkboxes(Platform.choices)
     allowed_categories = categories_field(label="Product categories allowed")
@@ -222,7 +228,7 @@ def _choices(field: str, values) -> list[tuple[str, str]]:
 class LicenseScopeForm(forms.Form):
     """A license scope chosen inside a set of allowed values (the grant's, or the request's)."""
 
-    modalities = checkboxes([])
+    modalities = checkboxes([], label="Face and voice")
     permitted_uses = checkboxes([], label="Uses")
     platforms = checkboxes([])
     product_categories = checkboxes([])
@@ -301,11 +307,10 @@ class CounterForm(LicenseScopeForm):
 
     def __init__(self, *args, license: License, **kwargs):
         allowed = {field: getattr(license, field) for field in SCOPE_LIST_FIELDS}
-        local = timezone.localtime
         initial = {
             **allowed,
-            "starts_at": local(license.starts_at).date(),
-            "ends_at": (local(license.ends_at) - dt.timedelta(microseconds=1)).date(),
+            "starts_at": timezone.localtime(license.starts_at).date(),
+            "ends_at": last_day(license.ends_at),
             "daily_window_start": license.daily_window_start,
             "daily_window_end": license.daily_window_end,
             "max_concurrent_streams": license.max_concurrent_streams,

@@ -17,6 +17,10 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from consent import selectors as consent_selectors
+from consent.services import ADMIN as PARTY_ADMIN
+from consent.services import BRAND as PARTY_BRAND
+from consent.services import LEGAL as PARTY_LEGAL
+from consent.services import TALENT as PARTY_TALENT
 from consent.models import AuditEvent, Brand, ConsentGrant, License, Talent
 from rendering.models import Clone, Segment, Stream
 
@@ -39,10 +43,6 @@ def roles_of(user) -> frozenset[str]:
 
 def is_staff_reader(user) -> bool:
     return bool(roles_of(user) & STAFF_ROLES)
-
-
-def is_legal(user) -> bool:
-    return ROLE_LEGAL in roles_of(user)
 
 
 def talent_of(user) -> Talent | None:
@@ -123,25 +123,14 @@ def is_talent_of_license(user, license: License) -> bool:
     return user.is_authenticated and license.talent.user_id == user.pk
 
 
-def can_grant_consent(user) -> bool:
-    return ROLE_TALENT in roles_of(user)
-
-
 def can_revoke_grant(user, grant: ConsentGrant) -> bool:
     # Only the person whose likeness it is withdraws their consent (PIPL Art. 15).
     return user.is_authenticated and grant.talent.user_id == user.pk
 
 
-def can_request_license(user, brand: Brand) -> bool:
-    return is_member_of(user, brand.pk)
-
-
-# Parties to a license, named as in consent.services.LICENSE_TRANSITIONS, which says who may make
-# each move; the pages and the API offer a move only to its parties.
-PARTY_TALENT, PARTY_BRAND, PARTY_LEGAL, PARTY_ADMIN = "talent", "brand", "legal", "admin"
-
-
 def license_parties(user, license: License) -> frozenset[str]:
+    """The user's parts in a license, named as in consent.services.LICENSE_TRANSITIONS (which says who
+    may make each move): the pages and the API offer a move only to its parties."""
     if not user.is_authenticated:
         return frozenset()
     roles = roles_of(user)

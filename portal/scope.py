@@ -156,3 +156,21 @@ def diff_against_grant(license: License, grant: ConsentGrant) -> list[DiffRow]:
         outside="" if inside else "outside the consent's dates",
     ))
     return rows
+
+
+# Why a stream ended, in plain words: the gate's reasons plus the render loop's own codes.
+STREAM_END_WORDS = {
+    "completed": "The whole script was rendered.",
+    "stopped": "The stream was stopped.",
+    "stopped_by_user": "Stopped by the brand.",
+    "consent_revoked": "The talent revoked their consent.",
+    "license_completed": "The license was marked completed.",
+    "clone_erased": "The clone was erased.",
+    "render_failed": "Rendering failed; start a new stream.",
+}
+
+
+def end_reason_words(code: str) -> str:
+    from consent.policy import REASONS
+
+    return STREAM_END_WORDS.get(code) or REASONS.get(code) or code

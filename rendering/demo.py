@@ -7,6 +7,7 @@ worker embedded in this process (the SQLite broker by default, or CELERY_BROKER_
 from __future__ import annotations
 
 import io
+import logging
 import time
 import wave
 
@@ -50,6 +51,8 @@ def run_render_demo(world, stdout, *, seconds: float = DEMO_SECONDS, size: dict 
     write = stdout.write
     license, actor = world.license, world.brand_user
 
+    # The per-stage timings of every segment are for operators' logs; the demo prints its own lines.
+    logging.getLogger("rendering.pipeline").setLevel(logging.WARNING)
     with embedded_worker() as worker:
         write(f"\n== Clone (worker {worker.hostname}) ==")
         clone = services.request_clone(license=license, actor=actor, source_asset=world.portrait)

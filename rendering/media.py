@@ -17,6 +17,8 @@ from fractions import Fraction
 
 import av
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 AUDIO_SAMPLE_RATE = 16_000
 ENCODED_AUDIO_RATE = 48_000  # AAC in the published MP4s
@@ -236,20 +238,46 @@ def audio_features(
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _frames_to_numpy(frames) -> np.ndarray:
-    if hasattr(frames, "detach"):  # a torch tensor, possibly on CUDA
-        frames = frames.detach().to("cpu").numpy()
-    frames = np.asarray(frames)
+def _check_frames(frames):
+    """Frames as given (a torch tensor stays where it is), after checking shape and type."""
+    if not isinstance(frames, torch.Tensor):
+        frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[3] != 3:
-        raise ValueError(f"Frames must be shaped (N, H, W, 3) RGB; got {frames.shape}.")
-    if frames.dtype != np.uint8:
+        raise ValueError(f"Frames must be shaped (N, H, W, 3) RGB; got {tuple(frames.shape)}.")
+    if frames.dtype not in (np.uint8, torch.uint8):
         raise ValueError(f"Frames must be uint8; got {frames.dtype}.")
     n, height, width, _ = frames.shape
     if n == 0:
         raise ValueError("There are no frames to encode.")
     if height % 2 or width % 2:
         raise ValueError(f"H.264 yuv420p needs an even width and height; got {width}x{height}.")
-    return np.ascontiguousarray(frames)
+    return frames
+
+
+# BT.709 RGB → Y'CbCr rows, scaled to limited range (Y 16–235, Cb/Cr 16–240).
+_BT709_ROWS = ((0.2126, 0.7152, 0.0722), (-0.1146, -0.3854, 0.5), (0.5, -0.4542, -0.0458))
+_LIMITED_RANGE = (219.0 / 255.0, 224.0 / 255.0, 224.0 / 255.0)
+_YUV_CHUNK = 10  # frames converted at once: bounds the float working set (≈ 250 MB at 1080p)
+
+
+def rgb_to_yuv420(frames: torch.Tensor) -> torch.Tensor:
+    """yuv420p planes (N, H * 3/2, W) uint8, BT.709 limited range, computed on the frames' device.
+
+    On a GPU this takes the colour conversion off the CPU and halves what crosses to the host.
+    Chroma is the mean of each 2x2 block.
+    """
+    n, height, width, _ = frames.shape
+    planes = torch.empty((n, height * 3 // 2, width), dtype=torch.uint8, device=frames.device)
+    for start in range(0, n, _YUV_CHUNK):
+        rgb = frames[start : start + _YUV_CHUNK].permute(0, 3, 1, 2).float()
+        half = F.avg_pool2d(rgb, 2)
+        out = []
+        for row, (kr, kg, kb) in enumerate(_BT709_ROWS):
+            source = rgb if row == 0 else half
+            value = (kr * source[:, 0] + kg * source[:, 1] + kb * source[:, 2]) * _LIMITED_RANGE[row]
+            out.append((value + (16.5 if row == 0 else 128.5)).clamp_(0, 255).flatten(1))
+        planes[start : start + _YUV_CHUNK] = torch.cat(out, dim=1).to(torch.uint8).view(-1, height * 3 // 2, width)
+    return planes
 
 
 def _check_audio(audio) -> np.ndarray:
@@ -312,16 +340,25 @@ def encode_mp4(
     crf: int = 23,
     preset: str = "veryfast",
     audio_bitrate: int = 96_000,
+    convert_on_device: bool | None = None,
 ) -> bytes:
     """Encode frames (N, H, W, 3) uint8 RGB (numpy or torch) and mono audio to MP4 bytes.
 
     H.264 (libx264, yuv420p, one keyframe at the start, so every segment plays on its own) and
     AAC at 48 kHz. The audio is cut or padded with silence to the video's length N / fps.
+    `convert_on_device` converts RGB to YUV with torch where the frames are (default: when they
+    are on a GPU); otherwise FFmpeg's swscale converts on the CPU.
     """
-    frames = _frames_to_numpy(frames)
+    frames = _check_frames(frames)
     audio = _check_audio(audio)
     if isinstance(fps, bool) or not isinstance(fps, numbers.Integral) or not 1 <= fps <= 120:
         raise ValueError(f"fps must be an integer between 1 and 120; got {fps!r}.")
+    if convert_on_device is None:
+        convert_on_device = isinstance(frames, torch.Tensor) and frames.device.type != "cpu"
+    if convert_on_device:
+        yuv = rgb_to_yuv420(torch.as_tensor(frames)).to("cpu").numpy()
+    else:
+        rgb = np.ascontiguousarray(frames.detach().to("cpu").numpy() if isinstance(frames, torch.Tensor) else frames)
     n, height, width, _ = frames.shape
     wanted = int(round(n * sample_rate / fps))
     audio = np.pad(audio[:wanted], (0, max(0, wanted - audio.size)))
@@ -339,9 +376,13 @@ def encode_mp4(
         context.color_range = av.video.reformatter.ColorRange.MPEG
         aac = _AacWriter(container, _add_aac_stream(container, audio_bitrate), sample_rate)
         for index in range(n):
-            frame = av.VideoFrame.from_ndarray(frames[index], format="rgb24").reformat(
-                format="yuv420p", dst_colorspace="itu709", dst_color_range="MPEG"
-            )
+            if convert_on_device:
+                frame = av.VideoFrame.from_ndarray(yuv[index], format="yuv420p")
+                frame.colorspace, frame.color_range = BT709, av.video.reformatter.ColorRange.MPEG
+            else:
+                frame = av.VideoFrame.from_ndarray(rgb[index], format="rgb24").reformat(
+                    format="yuv420p", dst_colorspace="itu709", dst_color_range="MPEG"
+                )
             frame.pts = index
             for packet in video.encode(frame):
                 container.mux(packet)
@@ -365,8 +406,8 @@ def concat_mp4(segments: list[bytes], *, audio_bitrate: int = 96_000) -> bytes:
     with av.open(buffer, mode="w", format="mp4") as out:
         out_video = None
         aac = None
-        video_offset = 0  # in the output video stream's time base, set after the first segment
-        reference = None
+        video_offset = Fraction(0)  # seconds of video already written
+        reference = parameters = None
         for number, data in enumerate(segments):
             with _open_input(data) as container:
                 if not container.streams.video:
@@ -378,10 +419,17 @@ def concat_mp4(segments: list[bytes], *, audio_bitrate: int = 96_000) -> bytes:
                     reference = shape
                     out_video = out.add_stream_from_template(in_video)
                     aac = _AacWriter(out, _add_aac_stream(out, audio_bitrate), ENCODED_AUDIO_RATE)
+                    parameters = in_video.codec_context.extradata
                 elif shape != reference:
                     raise ValueError(
                         f"Segment {number} is {shape[1]}x{shape[2]} {shape[0]} at {shape[3]} fps, but segment 0 "
                         f"is {reference[1]}x{reference[2]} {reference[0]} at {reference[3]} fps; they cannot be joined."
+                    )
+                elif in_video.codec_context.extradata != parameters:
+                    # Copied packets decode with segment 0's parameter sets (SPS/PPS) only.
+                    raise ValueError(
+                        f"Segment {number} was encoded with other codec settings than segment 0; "
+                        "they cannot be joined without re-encoding."
                     )
                 fps = in_video.average_rate
                 frame_count = 0
@@ -390,16 +438,15 @@ def concat_mp4(segments: list[bytes], *, audio_bitrate: int = 96_000) -> bytes:
                         continue
                     frame_count += 1
                     packet.stream = out_video
-                    offset = int(round(video_offset / in_video.time_base)) if video_offset else 0
+                    offset = int(round(video_offset / in_video.time_base))
                     packet.pts = None if packet.pts is None else packet.pts + offset
                     packet.dts = packet.dts + offset
                     out.mux(packet)
                 duration = Fraction(frame_count) / fps
+                has_sound = bool(container.streams.audio)
             samples = int(round(duration * ENCODED_AUDIO_RATE))
-            try:
-                audio = decode_audio(data, sample_rate=ENCODED_AUDIO_RATE)
-            except ValueError:
-                audio = np.zeros(0, np.float32)  # a segment without sound joins as silence
+            # A segment without sound joins as silence; one whose sound does not decode is an error.
+            audio = decode_audio(data, sample_rate=ENCODED_AUDIO_RATE) if has_sound else np.zeros(0, np.float32)
             aac.write(np.pad(audio[:samples], (0, max(0, samples - audio.size))))
             video_offset += duration
         aac.close()

@@ -31,7 +31,7 @@ from watermark.provenance import SegmentInfo, SoftBindingBlock, SoftwareAgent
 
 from . import media, outputs, provenance, selectors, services
 from .backends import load_backend, resolve_device
-from .models import Stream
+from .models import Clone, Stream
 
 logger = logging.getLogger(__name__)
 
@@ -187,10 +187,14 @@ def run_segment(stream_id: int, sequence: int) -> str:
         logger.warning("stream %s: segment %s asked while %s are published; ignored", stream_id, sequence, published)
         return "out_of_order"
 
-    # Segment boundary: the stop flag and the gate, fresh from the database.
+    # Segment boundary: the stop flag, the clone and the gate, fresh from the database.
     if stream.stop_requested_at is not None:
         services.end_stream_by_id(stream_id=stream_id, status=Stream.Status.STOPPED,
                                   reason_code=stream.end_reason or "stopped", detail=stream.end_detail)
+        return "stopped"
+    if stream.clone.status != Clone.Status.READY:  # erased (PIPL Art. 47): a cached likeness must not be used
+        services.end_stream_by_id(stream_id=stream_id, status=Stream.Status.STOPPED, reason_code="clone_erased",
+                                  detail=f"Clone #{stream.clone_id} is {stream.clone.status}.")
         return "stopped"
     decision = check_gate(license_id=stream.license_id, request=selectors.segment_use_request(stream, sequence))
     if not decision.allowed:

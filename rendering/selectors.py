@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from consent.models import License, LikenessAsset, Talent
+from consent.models import License, LikenessAsset, Talent, Use
 from consent.policy import UseRequest
 from watermark.payload import parse_payload
 
@@ -24,7 +24,7 @@ def segment_use_request(stream: Stream, sequence: int) -> UseRequest:
     """What segment `sequence` of `stream` asks of the gate: the stream's scope and the segment's seconds."""
     start, end = stream.segment_span(sequence)
     return use_request(
-        "live_rendering", stream.modalities, platform=stream.platform, product_category=stream.product_category,
+        Use.LIVE_RENDERING, stream.modalities, platform=stream.platform, product_category=stream.product_category,
         territory=stream.territory, language=stream.language, script_text=stream.script_text,
         seconds=end - start, stream_id=stream.pk,
     )

@@ -8,28 +8,26 @@ from __future__ import annotations
 
 import hashlib
 import io
-import logging
 import os
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-import numpy as np
 from django.utils import timezone
 from PIL import Image
 
 from consent.exceptions import InvalidInput, NotPermitted
 from consent.ledger import record_event
-from consent.models import LikenessAsset, Use
+from consent.models import License, LikenessAsset, Use
 from consent.selectors import check_gate, is_brand_member
+from watermark.engine import CANON_LONG, CANON_SHORT
 
 from . import media, outputs, selectors
 from .exceptions import CloneNotReady, NoPortraitAsset, StreamNotLive, UseDenied
 from .models import Clone, Segment, Stream
-
-logger = logging.getLogger(__name__)
 
 LIVE_STREAM_STATES = (Stream.Status.QUEUED, Stream.Status.RUNNING)
 # The watermark payload numbers frames within a segment with 8 bits.
@@ -197,8 +195,8 @@ def create_stream(*, clone: Clone, actor, audio_file, platform: str, product_cat
                   segment_seconds: float | None = None, modalities=("face",), request_meta=None) -> Stream:
     """Queue a licensed stream of `clone` speaking `audio_file`; the render tasks take it from there.
 
-    The gate is asked first with the whole stream's length; a denial raises `UseDenied` and stores
-    nothing but the ledger event. The gate is asked again before every segment.
+    The gate is asked first; a denial raises `UseDenied` naming every reason and stores nothing
+    but the ledger event. It is asked again when the stream starts and before every segment.
     """
     license = clone.license
     _require_brand_member(actor=actor, license=license)
@@ -238,13 +236,13 @@ def create_stream(*, clone: Clone, actor, audio_file, platform: str, product_cat
 
     digest = hashlib.sha256(raw).hexdigest()
     audio_name = default_storage.save(f"stream-audio/{digest}.audio", ContentFile(raw))
-    pcm_name = default_storage.save(f"stream-audio/{digest}.s16le", ContentFile(media_pcm16(samples)))
+    pcm_name = default_storage.save(f"stream-audio/{digest}.s16le", ContentFile(pcm16(samples)))
     try:
         with transaction.atomic():
             stream = Stream.objects.create(
                 license=license, clone=clone, created_by=actor, script_text=script_text, audio=audio_name,
-                audio_pcm=pcm_name, audio_sha256=digest, audio_seconds=seconds, platform=platform, product_category=product_category,
-                territory=territory, language=language, modalities=sorted(modalities), width=width,
+                audio_pcm=pcm_name, audio_sha256=digest, audio_seconds=seconds, platform=platform,
+                product_category=product_category, territory=territory, language=language, modalities=sorted(modalities), width=width,
                 height=height, fps=fps, segment_seconds=segment_seconds,
             )
             _audit("stream.requested", stream, actor=actor, request_meta=request_meta,
@@ -259,13 +257,16 @@ def create_stream(*, clone: Clone, actor, audio_file, platform: str, product_cat
     return stream
 
 
-def media_pcm16(samples) -> bytes:
+def pcm16(samples) -> bytes:
     return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
 
 
 def _check_stream_shape(*, width: int, height: int, fps: int, segment_seconds: float) -> None:
-    if width < 64 or height < 64 or width % 2 or height % 2:
-        raise InvalidInput("Width and height must be even and at least 64 pixels (H.264 4:2:0).", field="width")
+    if width % 2 or height % 2 or width > 4096 or height > 4096:
+        raise InvalidInput("Width and height must be even (H.264 4:2:0) and at most 4096 pixels.", field="width")
+    if min(width, height) < CANON_SHORT or max(width, height) < CANON_LONG:
+        raise InvalidInput(f"Frames must be at least {CANON_LONG}x{CANON_SHORT} (or {CANON_SHORT}x{CANON_LONG} "
+                           "vertical) to carry the watermark.", field="width")
     if not 1 <= fps <= 60:
         raise InvalidInput("fps must be between 1 and 60.", field="fps")
     if not 0.5 <= segment_seconds <= 10 or segment_seconds * fps > MAX_FRAMES_PER_SEGMENT:
@@ -274,7 +275,11 @@ def _check_stream_shape(*, width: int, height: int, fps: int, segment_seconds: f
 
 
 def start_stream(*, stream_id: int) -> Stream | None:
-    """QUEUED → RUNNING, then schedule segment 0. A redelivered start does nothing twice."""
+    """QUEUED → RUNNING (if the gate still allows it), then schedule segment 0. Idempotent.
+
+    Starts are serialised per license (row lock), so two streams starting together cannot both
+    slip under the license's concurrency limit.
+    """
     with transaction.atomic():
         stream = Stream.objects.select_for_update().filter(pk=stream_id).first()
         if stream is None or stream.status != Stream.Status.QUEUED:
@@ -282,6 +287,11 @@ def start_stream(*, stream_id: int) -> Stream | None:
         if stream.stop_requested_at is not None:  # revoked or suspended before it started
             return end_stream(stream=stream, status=Stream.Status.STOPPED, reason_code=stream.end_reason or "stopped",
                               detail=stream.end_detail)
+        License.objects.select_for_update().filter(pk=stream.license_id).first()
+        decision = check_gate(license_id=stream.license_id, request=selectors.segment_use_request(stream, 0))
+        if not decision.allowed:
+            return end_stream(stream=stream, status=Stream.Status.DENIED, reason_code=decision.reasons[0].code,
+                              detail="; ".join(r.message for r in decision.reasons))
         before = _stream_state(stream)
         stream.status = Stream.Status.RUNNING
         stream.started_at = timezone.now()
@@ -296,7 +306,8 @@ def end_stream(*, stream: Stream, status: str, reason_code: str, detail: str = "
 
     Must run inside the caller's transaction with `stream` locked (select_for_update).
     """
-    assert status in (Stream.Status.COMPLETED, Stream.Status.STOPPED, Stream.Status.DENIED, Stream.Status.FAILED)
+    if status not in (Stream.Status.COMPLETED, Stream.Status.STOPPED, Stream.Status.DENIED, Stream.Status.FAILED):
+        raise ValueError(f"{status!r} is not a final stream state")
     if not stream.is_live:
         return stream
     before = _stream_state(stream)

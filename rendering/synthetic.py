@@ -37,7 +37,8 @@ def _shade(canvas: np.ndarray, mask: np.ndarray, colour, *, centre, radii, light
 
 def _ellipse_mask(shape, centre, axes, angle=0.0) -> np.ndarray:
     mask = np.zeros(shape, np.uint8)
-    cv2.ellipse(mask, (int(centre[0]), int(centre[1])), (int(axes[0]), int(axes[1])), angle, 0, 360, 255, -1, cv2.LINE_AA)
+    centre, axes = (int(centre[0]), int(centre[1])), (int(axes[0]), int(axes[1]))
+    cv2.ellipse(mask, centre, axes, angle, 0, 360, 255, -1, cv2.LINE_AA)
     return mask
 
 
@@ -78,7 +79,8 @@ def synthetic_portrait(size: int = 512, seed: int = 0) -> np.ndarray:
     for side in (-1, 1):
         _shade(canvas, _ellipse_mask(shape, P(cx + side * (face_rx - 6), cy + 10), P(30, 52)), skin * 0.92,
                centre=P(cx + side * (face_rx - 6), cy + 10), radii=P(34, 56))
-    _shade(canvas, _ellipse_mask(shape, P(cx, cy), P(face_rx, face_ry)), skin, centre=P(cx, cy), radii=P(face_rx, face_ry))
+    face = _ellipse_mask(shape, P(cx, cy), P(face_rx, face_ry))
+    _shade(canvas, face, skin, centre=P(cx, cy), radii=P(face_rx, face_ry))
     # Fringe: hair over the top of the forehead.
     fringe = np.zeros(shape, np.uint8)
     cv2.ellipse(fringe, P(cx, cy - 170), P(face_rx + 8, 100), 0, 180, 360, 255, -1, cv2.LINE_AA)
@@ -106,7 +108,8 @@ def synthetic_portrait(size: int = 512, seed: int = 0) -> np.ndarray:
     nose = cv2.GaussianBlur(nose, (0, 0), 9 * k)
     _shade(canvas, nose, skin * 0.78, centre=P(cx, cy + 40), radii=P(40, 80))
     bridge = cv2.GaussianBlur(_ellipse_mask(shape, P(cx - 4, cy + 30), P(12, 70)), (0, 0), 8 * k)
-    _shade(canvas, (bridge * 0.6).astype(np.uint8), np.minimum(skin * 1.15, 255), centre=P(cx, cy + 30), radii=P(40, 90))
+    highlight = np.minimum(skin * 1.15, 255)
+    _shade(canvas, (bridge * 0.6).astype(np.uint8), highlight, centre=P(cx, cy + 30), radii=P(40, 90))
     for side in (-1, 1):
         cv2.ellipse(canvas, P(cx + side * 17, cy + 100), P(10, 6), 0, 0, 360,
                     tuple(int(c) for c in skin * 0.45), -1, cv2.LINE_AA)
@@ -120,7 +123,8 @@ def synthetic_portrait(size: int = 512, seed: int = 0) -> np.ndarray:
     cv2.ellipse(lips, P(cx, mouth_y), P(62, 13), 0, 180, 360, 255, -1, cv2.LINE_AA)
     cv2.ellipse(lips, P(cx, mouth_y), P(58, 19), 0, 0, 180, 255, -1, cv2.LINE_AA)
     _shade(canvas, lips, lip, centre=P(cx, mouth_y), radii=P(70, 30))
-    cv2.line(canvas, P(cx - 60, mouth_y), P(cx + 60, mouth_y), tuple(int(c) for c in lip * 0.35), int(5 * k), cv2.LINE_AA)
+    seam = tuple(int(c) for c in lip * 0.35)
+    cv2.line(canvas, P(cx - 60, mouth_y), P(cx + 60, mouth_y), seam, int(5 * k), cv2.LINE_AA)
 
     # Cheeks and a faint skin texture keep the face from looking flat.
     for side in (-1, 1):
@@ -150,18 +154,19 @@ def speech_like_audio(seconds: float, sample_rate: int = 16_000, seed: int = 0) 
     vowels = [(730, 1090), (270, 2290), (300, 870), (530, 1840), (570, 840), (660, 1720)]  # a i u e o æ
 
     position = rng.uniform(0.05, 0.25)
-    phrase_end = position + rng.uniform(1.2, 2.6)
+    phrases = [(position, position + rng.uniform(1.2, 2.6))]
     while position < seconds:
-        if position > phrase_end:  # a pause between phrases
+        if position > phrases[-1][1]:  # a pause between phrases
             position += rng.uniform(0.25, 0.6)
-            phrase_end = position + rng.uniform(1.2, 2.6)
+            phrases.append((position, position + rng.uniform(1.2, 2.6)))
             continue
         length = rng.uniform(0.14, 0.26)
         a, b = int(position * sample_rate), min(n, int((position + length) * sample_rate))
         if b <= a:
             break
         local = np.linspace(0.0, 1.0, b - a, dtype=np.float32)
-        envelope[a:b] = np.maximum(envelope[a:b], (np.minimum(local / 0.18, 1.0) * (1 - local) ** 0.7) * rng.uniform(0.55, 1.0))
+        attack_decay = np.minimum(local / 0.18, 1.0) * (1 - local) ** 0.7
+        envelope[a:b] = np.maximum(envelope[a:b], attack_decay * rng.uniform(0.55, 1.0))
         f1, f2 = vowels[rng.integers(len(vowels))]
         formant1[a:b], formant2[a:b] = f1, f2
         if rng.random() < 0.45:  # consonant burst just before the vowel
@@ -169,9 +174,14 @@ def speech_like_audio(seconds: float, sample_rate: int = 16_000, seed: int = 0) 
             noise_env[c0:a] = np.hanning(a - c0) * rng.uniform(0.2, 0.5) if a > c0 else 0
         position += length + rng.uniform(0.02, 0.09)
 
-    # Pitch: a slow declination per phrase plus gentle wobble.
-    pitch = 150 + 30 * np.sin(2 * np.pi * 0.35 * t + rng.uniform(0, 6)) + 12 * np.sin(2 * np.pi * 3.1 * t)
-    pitch *= rng.uniform(0.8, 1.3)
+    # Pitch: falling through each phrase (declination), with a slow swing and a little wobble.
+    contour = np.ones(n)
+    for start, end in phrases:
+        a, b = int(start * sample_rate), min(n, int(end * sample_rate))
+        if b > a:
+            contour[a:b] = np.linspace(1.12, 0.88, b - a)
+    swing = 0.12 * np.sin(2 * np.pi * 0.35 * t + rng.uniform(0, 6)) + 0.05 * np.sin(2 * np.pi * 3.1 * t)
+    pitch = rng.uniform(120, 200) * contour * (1 + swing)
     phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
     smooth = np.hanning(int(0.03 * sample_rate))
     smooth /= smooth.sum()
@@ -192,5 +202,6 @@ def speech_like_audio(seconds: float, sample_rate: int = 16_000, seed: int = 0) 
     noise = noise - np.convolve(noise, np.ones(4) / 4, mode="same")  # tilt towards the highs ("s", "t")
     signal = voiced * envelope + 0.6 * noise * noise_env
     signal += rng.normal(0.0, 1e-4, n)  # a faint room floor instead of digital silence
-    signal = np.convolve(signal, smooth[:: max(1, smooth.size // 8)] / smooth[:: max(1, smooth.size // 8)].sum(), mode="same") * 0.3 + signal * 0.7
+    soften = smooth[:: max(1, smooth.size // 8)]
+    signal = 0.7 * signal + 0.3 * np.convolve(signal, soften / soften.sum(), mode="same")  # less buzzy
     return (0.6 * signal / (np.abs(signal).max() + 1e-9)).astype(np.float32)

@@ -29,8 +29,12 @@ WORKER_QUEUES = ("gpu", "default")
 
 
 def reconnect() -> None:
-    """Drop the app's pooled broker connections, e.g. after the tests pointed it at another broker."""
-    app.close()
+    """Drop the app's pooled broker connections, e.g. after the tests pointed it at another broker.
+
+    Celery has no public reset short of `app.close()`, which also detaches the app from shared
+    tasks; forgetting the pools is what Celery itself does in a forked child.
+    """
+    app._after_fork()
 
 
 class EmbeddedWorkController(WorkController):
@@ -55,6 +59,9 @@ def embedded_worker(*, queues=WORKER_QUEUES, loglevel: str = "WARNING", start_ti
     """
     app.finalize()
     app.set_current()
+    celery_logger = logging.getLogger("celery")
+    previous_level = celery_logger.level
+    celery_logger.setLevel(loglevel)
     worker = EmbeddedWorkController(
         app=app, hostname=f"embedded-{os.getpid()}@{socket.gethostname()}", pool="solo", concurrency=1,
         loglevel=loglevel, queues=list(queues), ready_callback=None, without_heartbeat=True,
@@ -66,12 +73,14 @@ def embedded_worker(*, queues=WORKER_QUEUES, loglevel: str = "WARNING", start_ti
     while not worker.ready.wait(0.1):
         if not thread.is_alive() or time.monotonic() > deadline:
             _stop(thread, 5.0)
+            celery_logger.setLevel(previous_level)
             raise RuntimeError(f"The embedded Celery worker did not start on {app.conf.broker_url}; see the log above.")
     logger.info("embedded Celery worker consuming %s from %s", ", ".join(queues),
                 app.connection_for_read().as_uri())
     try:
         yield worker
     finally:
+        celery_logger.setLevel(previous_level)
         if not _stop(thread, shutdown_timeout):
             raise RuntimeError(f"The embedded Celery worker did not stop within {shutdown_timeout:g} s.")
 

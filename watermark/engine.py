@@ -10,8 +10,11 @@ How it works (details and the arithmetic in docs/watermark.md):
   a pilot (40 x 24 chips, always +1) used to re-synchronise cropped frames; the 306 coded bits of
   the segment word (24 chips each, same in every frame of a segment, so a clip sums them); and the
   frame index (2,256 chips carrying one of 256 keyed codewords).
-* The chip amplitude follows the block's texture (perceptual masking), and host interference on each
-  bit is cancelled where it opposes the bit (improved spread spectrum).
+* Each group gets its own signal, scaled by the block's texture (perceptual masking), plus the
+  cancellation of whatever the frame's content subtracts from it (improved spread spectrum); a
+  frame's luminance change is held to RMS 2.45 (PSNR >= 40 dB), busy texture giving way first.
+* A frame whose own grid reads nothing is searched for an aspect-preserving crop (keeping 80-99.5 %
+  of each side, any offset): the pilot is located by FFT cross-correlation at each scale.
 * The canonical-grid change is upsampled bilinearly to the frame and added equally to R, G and B
   (a pure luminance change), so the mark is smooth: no block edges, no colour shift.
 
@@ -43,13 +46,15 @@ PILOT_BITS = 40
 CHIPS_PER_BIT = 24
 _LUMA = (0.299, 0.587, 0.114)
 
-# Masking: chip amplitude = STRENGTH * clamp(activity / ACTIVITY_REF, MASK_MIN, MASK_MAX), where
-# activity is the RMS of the block's AC DCT coefficients on the canonical grid.
+# Masking: a chip's share of its group's margin (STRENGTH) is clamp(activity / ACTIVITY_REF, MASK_MIN,
+# MASK_MAX), where activity is the RMS of the block's AC DCT coefficients on the canonical grid.
 STRENGTH = 4.0
 ACTIVITY_REF = 3.0
 MASK_MIN, MASK_MAX = 0.7, 2.0
 # RMS of a frame's luminance change, at most: 2.45 levels (plus rounding) is PSNR >= 40.3 dB.
 MAX_RMS = 2.45
+# Every group gets at least this share of the margin as its own signal, whatever the content supplies.
+BASE = 1.0
 # Share of groups (coded bits) a frame may leave to the error-correcting code when the budget binds.
 ABANDON = 0.12
 # The canonical-grid budget is set this much above MAX_RMS: upsampling smooths some energy away.
@@ -301,10 +306,9 @@ class Watermarker:
         weight = mask.repeat_interleave(len(BAND), dim=-1).reshape(n, -1)  # (N, chips)
         target = layout.targets(self.key, payloads)
         # Informed embedding: each group's correlation (per unit of masking weight) must reach a margin
-        # M; the host already supplies h of it, so add max(M - h, 0), spread over the group in
-        # proportion to the masking weight. Groups the host already carries cost nothing, groups it
-        # opposes get its interference cancelled. M is the strength, lowered per frame only as far as
-        # the PSNR budget requires (busy texture, where cancelling the host is expensive).
+        # M; the content contributes h, so add max(M - h, BASE * M), spread over the group in
+        # proportion to the masking weight: content that opposes a bit is cancelled. M is the
+        # strength, lowered per frame only as far as the PSNR budget requires (busy texture).
         weight_sum = layout.group_sums(weight).clamp(min=1e-6)
         host_margin = layout.group_sums(host * target) / weight_sum  # (N, groups)
         upsampled = (h, w) != layout.canon_hw
@@ -314,7 +318,7 @@ class Watermarker:
         cost = layout.group_sums((weight / gain).pow(2))  # energy per unit of correction, squared
         budget = (self.max_rms * CANON_BUDGET) ** 2 * layout.canon_hw[0] * layout.canon_hw[1]
         margin, served = _fit_margin(host_margin, cost, self.strength, budget)  # (N, 1), (N, groups)
-        correction = (margin - host_margin).clamp(min=0) * served
+        correction = _correction(margin, host_margin) * served
         change = correction[:, layout.group] * weight * target / gain
         spatial = layout.spatial_from_chips(change)  # (N, Hc, Wc)
         up = F.interpolate(spatial[:, None], size=(h, w), mode="bilinear", align_corners=False)
@@ -503,6 +507,12 @@ class Watermarker:
             yield canon, (block_cover >= 1).float().reshape(-1)
 
 
+def _correction(margin: torch.Tensor, host_margin: torch.Tensor) -> torch.Tensor:
+    # Never less than BASE * margin: content that carries a bit today is smoothed away by a hard
+    # encode at 360p tomorrow, so every group keeps a share of its own signal.
+    return torch.maximum(margin - host_margin, BASE * margin)
+
+
 def _fit_margin(host_margin: torch.Tensor, cost: torch.Tensor, strength: float, budget: float):
     """Per frame, the margin M <= strength and the groups to serve, within the energy budget.
 
@@ -511,7 +521,7 @@ def _fit_margin(host_margin: torch.Tensor, cost: torch.Tensor, strength: float, 
     is the largest margin that fits for the rest, found by bisection (energy grows with M).
     """
     def energy(m, served):
-        return ((m - host_margin).clamp(min=0).pow(2) * cost * served).sum(1, keepdim=True)
+        return (_correction(m, host_margin).pow(2) * cost * served).sum(1, keepdim=True)
 
     everyone = torch.ones_like(host_margin)
     hi = torch.full((host_margin.shape[0], 1), strength, device=host_margin.device)

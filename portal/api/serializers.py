@@ -10,6 +10,8 @@ from rest_framework import serializers
 from consent.models import AuditEvent, Brand, ConsentGrant, License, Modality, Platform, Talent, Use
 from rendering.models import Clone, Segment, Stream
 
+from ..scope import end_reason_words
+
 
 class TalentSummarySerializer(serializers.ModelSerializer):
     class Meta:
@@ -163,6 +165,7 @@ class StreamSerializer(serializers.ModelSerializer):
     segment_count = serializers.IntegerField(read_only=True)
     seconds_rendered = serializers.FloatField(read_only=True)
     stop_requested = serializers.SerializerMethodField()
+    end_reason_text = serializers.SerializerMethodField()
     recording_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -170,12 +173,15 @@ class StreamSerializer(serializers.ModelSerializer):
         fields = ["id", "license", "clone", "status", "platform", "product_category", "territory", "language",
                   "width", "height", "fps", "segment_seconds", "audio_seconds", "script_text",
                   "segments_done", "segment_count", "seconds_rendered", "stop_requested", "end_reason",
-                  "end_detail", "created_at", "started_at", "ended_at", "recording_sha256",
+                  "end_reason_text", "end_detail", "created_at", "started_at", "ended_at", "recording_sha256",
                   "recording_manifest_id", "recording_url"]
         read_only_fields = fields
 
     def get_stop_requested(self, stream) -> bool:
         return stream.stop_requested_at is not None
+
+    def get_end_reason_text(self, stream) -> str:
+        return end_reason_words(stream.end_reason) if stream.end_reason else ""
 
     def get_recording_url(self, stream) -> str | None:
         return reverse("portal:stream-recording", args=[stream.pk]) if stream.recording else None

@@ -20,3 +20,14 @@ def hours_from_seconds(seconds) -> str:
 def minutes_seconds(seconds) -> str:
     seconds = int(round(seconds or 0))
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@register.filter
+def end_reason_words(code: str) -> str:
+    return scope_words_module.end_reason_words(code or "")
+
+
+@register.filter
+def money(amount, currency: str) -> str:
+    """{{ license.fee_amount|money:license.fee_currency }} → "CNY 5,000.00"."""
+    return scope_words_module.money(amount or 0, currency)

@@ -15,7 +15,7 @@ from rendering import services as rendering_services
 from rendering.models import Clone, Stream
 
 from .. import actions, permissions, scope, selectors
-from ..forms import LicenseRequestForm, StreamForm
+from ..forms import LicenseRequestForm, StreamForm, last_day
 from ..ratelimit import request_meta
 from .common import role_required, show_domain_error, visible_or_404
 
@@ -56,7 +56,7 @@ def request_license(request, grant_pk: int):
     local_today = timezone.localdate()
     form = LicenseRequestForm(request.POST or None, grant=grant, brands=brands, initial={
         "starts_at": max(local_today, timezone.localtime(grant.valid_from).date()),
-        "ends_at": timezone.localtime(grant.valid_until).date() if grant.valid_until else None,
+        "ends_at": last_day(grant.valid_until),
         "modalities": ["face"] if "face" in grant.modalities else [],
         "max_hours_per_day": 4, "max_hours_total": 100,
     })

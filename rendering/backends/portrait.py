@@ -41,7 +41,7 @@ SWAY_SHIFT = (0.006, 0.003)
 BREATH_RATE_HZ = 0.23
 BREATH_SCALE = 0.004
 BREATH_SHIFT = 0.0025
-NOD = 0.005  # the head dips a little on loud syllables
+NOD = 0.003  # the head dips a little on loud words
 MOUTH_OPEN = 0.3  # widest lip gap, as a share of the mouth's width
 MOUTH_WIDEN = 0.12  # stretch of the mouth corners at full "ee", as a share of their distance
 BLINK_SLOT_SECONDS = 3.2  # on average one blink per slot, at a random moment within it
@@ -58,8 +58,6 @@ def _smoothstep(edge0, edge1, x):
 class _Layout:
     """Everything about one output size that does not change from frame to frame."""
 
-    width: int
-    height: int
     static: torch.Tensor  # (H, W, 3) uint8: background, body, and the resting head
     roi: tuple[int, int, int, int]  # warped region in frame pixels: x0, y0, w, h
     warp_size: tuple[int, int]  # (h, w) at which the region is warped before scaling to the roi
@@ -86,7 +84,9 @@ class PortraitAnimator:
     name = "portrait-animator"
     version = "1.0"
 
-    def __init__(self, *, weights_dir: str | None = None, expressiveness: float = 1.0, uint8_resize: bool | None = None):
+    def __init__(
+        self, *, weights_dir: str | None = None, expressiveness: float = 1.0, uint8_resize: bool | None = None
+    ):
         # `weights_dir` is accepted so that settings can switch backends without code changes;
         # this backend is procedural and loads no weights.
         if not 0.0 <= expressiveness <= 2.0:
@@ -101,10 +101,12 @@ class PortraitAnimator:
         portrait = check_portrait(portrait)
         geometry = check_geometry(geometry)
         if portrait.shape[0] != portrait.shape[1]:
-            raise ValueError(f"The portrait must be square (see rendering.faces.normalise_portrait); got {portrait.shape}.")
+            raise ValueError(
+                f"The portrait must be square (see rendering.faces.normalise_portrait); got {portrait.shape}."
+            )
         device = resolve_device(device)
         size = portrait.shape[0]
-        # Eyelids are painted with the skin above the eye, smoothed so that one row's grain
+        # Eyelids are painted with the skin around the eye, smoothed so that one row's grain
         # does not streak down the lid.
         lid_skin = cv2.GaussianBlur(portrait, (0, 0), size * 0.006)
         digest = hashlib.sha256(portrait.tobytes()).digest()
@@ -131,12 +133,8 @@ class PortraitAnimator:
         source = prepared.portrait[0].permute(1, 2, 0).to("cpu").numpy().astype(np.uint8)  # drops the 0.5
         # The portrait card: landscape fills the height; vertical overfills the width (the sides
         # of the square crop are mostly background) from the top, the face in the upper third.
-        if width >= height:
-            side = height
-            left, top = (width - side) // 2, 0
-        else:
-            side = min(int(round(width * 1.45)), height)
-            left, top = (width - side) // 2, 0
+        side = height if width >= height else min(int(round(width * 1.45)), height)
+        left, top = (width - side) // 2, 0
         card = cv2.resize(source, (side, side), interpolation=cv2.INTER_AREA if side < size else cv2.INTER_LINEAR)
         # The visible part of the card, in card pixels.
         cx0, cy0 = max(0, -left), max(0, -top)
@@ -179,6 +177,10 @@ class PortraitAnimator:
         x0, x1 = int(math.ceil(u0 * side)), int(math.floor(u1 * side))
         y0, y1 = int(math.ceil(v0 * side)), int(math.floor(v1 * side))
         roi_w, roi_h = x1 - x0, y1 - y0
+        if min(roi_w, roi_h) < 8:
+            raise ValueError(
+                f"The face geometry {g['face']} leaves no head region in a {width}x{height} frame; rebuild the clone."
+            )
         u0, u1, v0, v1 = x0 / side, x1 / side, y0 / side, y1 / side
         scale = min(1.0, size / side)  # never warp above the portrait's own resolution
         warp_w, warp_h = max(8, int(round(roi_w * scale))), max(8, int(round(roi_h * scale)))
@@ -189,8 +191,9 @@ class PortraitAnimator:
         # The coarse motion grid runs from the first to the last warp pixel's centre, so that
         # bilinear upsampling (align_corners=True) reproduces the resting position exactly.
         coarse_w, coarse_h = warp_w // GRID_STEP + 2, warp_h // GRID_STEP + 2
-        cu = torch.linspace(us[0].item(), us[-1].item(), coarse_w, device=device)[None, None, :].expand(1, coarse_h, coarse_w)
-        cv = torch.linspace(vs[0].item(), vs[-1].item(), coarse_h, device=device)[None, :, None].expand(1, coarse_h, coarse_w)
+        cu = torch.linspace(us[0].item(), us[-1].item(), coarse_w, device=device)[None, None, :]
+        cv = torch.linspace(vs[0].item(), vs[-1].item(), coarse_h, device=device)[None, :, None]
+        cu, cv = cu.expand(1, coarse_h, coarse_w), cv.expand(1, coarse_h, coarse_w)
         # Head weight: 1 over the head, fading out beyond it and to 0 at the region's border.
         hx, hy = fx + fw / 2, fy + 0.42 * fh
         r = torch.sqrt(((cu - hx) / (0.75 * fw)) ** 2 + ((cv - hy) / (0.95 * fh)) ** 2)
@@ -201,8 +204,6 @@ class PortraitAnimator:
         head_weight = (1 - _smoothstep(0.95, 1.45, r)) * _smoothstep(0.0, 0.12, border)
 
         layout = _Layout(
-            width=width,
-            height=height,
             static=torch.from_numpy(frame).to(device),
             roi=(left + x0, top + y0, roi_w, roi_h),
             warp_size=(warp_h, warp_w),
@@ -238,16 +239,26 @@ class PortraitAnimator:
             audio_window, first_frame_index=first_frame_index, n_frames=n_frames, fps=fps, width=width, height=height
         )
         first_frame_index, n_frames, fps = int(first_frame_index), int(n_frames), int(fps)
-        layout = self.layout(prepared, int(width), int(height))
+        width, height = int(width), int(height)
+        layout = self.layout(prepared, width, height)
         params = self.motion(prepared, audio, first_frame_index=first_frame_index, n_frames=n_frames, fps=fps)
         grid, boxes = self._grid(prepared, layout, params)
         region = self._warp(prepared, layout, grid, params, boxes)
-        frames = layout.static.expand(n_frames, -1, -1, -1).clone()
+        # Assemble the frames: the static parts around the region, then the animated region (each
+        # pixel written once).
         x, y, w, h = layout.roi
+        static = layout.static
+        frames = torch.empty((n_frames, height, width, 3), dtype=torch.uint8, device=static.device)
+        frames[:, :y] = static[:y]
+        frames[:, y + h :] = static[y + h :]
+        frames[:, y : y + h, :x] = static[y : y + h, :x]
+        frames[:, y : y + h, x + w :] = static[y : y + h, x + w :]
         frames[:, y : y + h, x : x + w] = region
         return frames
 
-    def motion(self, prepared: PreparedPortrait, audio: np.ndarray, *, first_frame_index: int, n_frames: int, fps: int) -> dict:
+    def motion(
+        self, prepared: PreparedPortrait, audio: np.ndarray, *, first_frame_index: int, n_frames: int, fps: int
+    ) -> dict:
         """Per-frame animation parameters (tensors of length N on the device)."""
         features = audio_features(audio, fps=fps, n_frames=n_frames, sample_rate=AUDIO_SAMPLE_RATE)
         loud = features.loudness.astype(np.float64)
@@ -260,7 +271,7 @@ class PortraitAnimator:
 
         t = (first_frame_index + np.arange(n_frames, dtype=np.float64)) / fps
         rng = np.random.default_rng(prepared.motion_seed)
-        phases = rng.uniform(0.0, 2 * math.pi, 8)
+        phases = rng.uniform(0.0, 2 * math.pi, 5)
         rates = rng.uniform(0.8, 1.25, 4)
         e = self.expressiveness
         angle = math.radians(1.0) * e * (
@@ -272,7 +283,11 @@ class PortraitAnimator:
             + SWAY_SHIFT[1] * np.sin(2 * math.pi * 0.17 * rates[3] * t + phases[3])
         )
         breath = np.sin(2 * math.pi * BREATH_RATE_HZ * t + phases[4])
-        shift_y = e * (BREATH_SHIFT * breath + NOD * loud)
+        # The nod follows the loudness smoothed over ~0.2 s: a gentle dip on stressed words, no jitter.
+        reach = max(1, int(round(0.1 * fps)))
+        kernel = np.hanning(2 * reach + 3)[1:-1]
+        nod = np.convolve(np.pad(loud, reach, mode="edge"), kernel / kernel.sum(), mode="valid")
+        shift_y = e * (BREATH_SHIFT * breath + NOD * nod)
         scale = 1.0 + e * BREATH_SCALE * breath
         blink = self._blinks(prepared.motion_seed, t)
         as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=prepared.device)  # noqa: E731
@@ -303,8 +318,9 @@ class PortraitAnimator:
                 closure = np.maximum(closure, np.minimum(closing, opening))
         return closure
 
-    def _grid(self, prepared: PreparedPortrait, layout: _Layout, p: dict) -> torch.Tensor:
-        """Sampling grids (N, h, w, 2): for each output pixel, where in the portrait to read."""
+    def _grid(self, prepared: PreparedPortrait, layout: _Layout, p: dict) -> tuple[torch.Tensor, dict]:
+        """Sampling grids (N, h, w, 2): for each warp pixel, where in the portrait to read; and the
+        boxes of the warp region where the mouth's inside and the eyelids are to be painted."""
         g = prepared.geometry
         fx, fy, fw, fh = g["face"]
         mx, my, mw, mh = g["mouth"]
@@ -374,7 +390,9 @@ class PortraitAnimator:
         c1 = min(w, math.ceil((cols[-1] + 1) * (w - 1) / (cw - 1)) + 1)
         return slice(r0, r1), slice(c0, c1)
 
-    def _warp(self, prepared: PreparedPortrait, layout: _Layout, grid, p: dict | None = None, boxes=None) -> torch.Tensor:
+    def _warp(
+        self, prepared: PreparedPortrait, layout: _Layout, grid, p: dict | None = None, boxes=None
+    ) -> torch.Tensor:
         """Warp the head region, paint the mouth's inside and the eyelids, scale to the frame: (N, h, w, 3) uint8."""
         n = grid.shape[0]
         source = prepared.portrait.expand(n, -1, -1, -1)
@@ -439,7 +457,9 @@ class PortraitAnimator:
         lid = 0
         for row in (ey - 1.35 * ry, ey + 2.2 * ry):
             skin_grid = torch.stack((part[..., 0], torch.full_like(part[..., 1], 2 * row - 1)), dim=-1)
-            lid = lid + 0.5 * F.grid_sample(skin, skin_grid, mode="bilinear", padding_mode="border", align_corners=False)
+            lid = lid + 0.5 * F.grid_sample(
+                skin, skin_grid, mode="bilinear", padding_mode="border", align_corners=False
+            )
         shade = (0.9 + 0.1 * ((sv - (ey - ry)) / (2 * ry)).clamp(0, 1))[:, None]  # the crease darker
         lash = lash[:, None]
         lid = lid * shade * (1 - 0.7 * lash) + 25.5 * 0.7 * lash

@@ -155,3 +155,26 @@ def test_anonymous_callers_are_refused(api, path):
     response = api.get(path)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_a_ledger_event_is_for_legal_staff_only(api, tenant, legal):
+    api.as_user(tenant.talent_user).post(f"/api/licenses/{tenant.requested.pk}/approve/")
+    assert api.as_user(tenant.talent_user).get("/api/ledger/1/").status_code == 403
+    event = api.as_user(legal).get("/api/ledger/1/").json()
+    assert event["action"] == "license.approve" and len(event["signature"]) == 128
+
+
+@pytest.mark.parametrize("kind", ["own_talent", "legal"])
+def test_only_brand_members_create_clones_and_streams(api, tenant, other, legal, kind):
+    client = api.as_user(user_of(kind, tenant, other, legal))
+    clone = client.post("/api/clones/", {"license": tenant.active.pk}, format="json")
+    assert clone.status_code == 403 and clone.json()["error"]["code"] == "not_permitted"
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.factories import voice_wav
+
+    stream = client.post("/api/streams/", {
+        "clone": tenant.clone.pk, "audio": SimpleUploadedFile("a.wav", voice_wav()), "platform": "douyin",
+        "product_category": "cosmetics", "territory": "CN", "language": "zh-CN"}, format="multipart")
+    assert stream.status_code == 403 and stream.json()["error"]["code"] == "not_permitted"
+    assert tenant.active.clones.count() == 1 and tenant.active.streams.count() == 1

@@ -7,13 +7,16 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from consent import services as consent_services
+from consent.exceptions import InvalidInput, NotPermitted
 from consent.models import AuditEvent, License
-from rendering import outputs, pipeline, services
-from rendering.exceptions import UseDenied
+from rendering import outputs, pipeline, provenance, services
+from rendering.exceptions import CloneNotReady, UseDenied
 from rendering.models import Segment, Stream
+from tests.factories import UserFactory
 from tests.rendering.conftest import SCOPE, TINY, audio_upload
 
 
@@ -83,7 +86,6 @@ def test_stream_renders_every_segment_labelled_watermarked_signed_and_indexed(re
         assert segment.previous_manifest_id == (previous.manifest_id if previous else "")
         assert segment.watermark_payload == f"{stream.pk:08x}{segment.sequence:05x}00"
 
-    from rendering import provenance
     with segments[1].file.open("rb") as fh:
         report = provenance.verify(fh.read())
     assert report.ok and report.status == "trusted", report.summary()
@@ -116,7 +118,6 @@ def test_the_full_recording_is_signed_with_the_segments_as_ingredients(ready_clo
     stream.refresh_from_db()
     data = stream.recording.open("rb").read()
     assert hashlib.sha256(data).hexdigest() == stream.recording_sha256
-    from rendering import provenance
     report = provenance.verify(data, check_media=False)
     assert report.ok, report.summary()
     ingredients = report.manifest["ingredients"]
@@ -225,3 +226,62 @@ def test_a_user_stop_ends_the_stream_at_the_next_boundary(ready_clone):
     stream.refresh_from_db()
     assert (stream.status, stream.end_reason, stream.end_detail) == (Stream.Status.STOPPED, "stopped_by_user",
                                                                      "Sold out.")
+
+
+def test_an_erased_clone_is_never_rendered_again(ready_clone):
+    stream = new_stream(ready_clone, seconds=3.0)
+    services.start_stream(stream_id=stream.pk)
+    assert pipeline.run_segment(stream.pk, 0) == "published"  # the worker now holds the prepared likeness
+    services.erase_clone(clone=ready_clone)
+
+    assert pipeline.run_segment(stream.pk, 1) == "stopped"
+
+    stream.refresh_from_db()
+    assert (stream.status, stream.end_reason) == (Stream.Status.STOPPED, "clone_erased")
+
+
+def test_stream_requests_that_cannot_be_rendered_are_refused_before_anything_is_stored(ready_clone, settings):
+    with pytest.raises(InvalidInput) as small:
+        new_stream(ready_clone, width=160, height=90)
+    assert small.value.field == "width"
+    with pytest.raises(InvalidInput) as too_many_frames:
+        new_stream(ready_clone, fps=60, segment_seconds=5.0)
+    assert too_many_frames.value.field == "segment_seconds"
+    with pytest.raises(InvalidInput) as not_audio:
+        services.create_stream(clone=ready_clone, actor=ready_clone.license.requested_by, **SCOPE, **TINY,
+                               audio_file=SimpleUploadedFile("x.wav", b"not audio at all"))
+    assert not_audio.value.field == "audio"
+    with pytest.raises(NotPermitted):
+        services.create_stream(clone=ready_clone, actor=UserFactory(), audio_file=audio_upload(1.0), **SCOPE, **TINY)
+    services.erase_clone(clone=ready_clone)
+    with pytest.raises(CloneNotReady):
+        new_stream(ready_clone)
+    assert not Stream.objects.exists()
+    assert not os.path.isdir(os.path.join(settings.MEDIA_ROOT, "stream-audio"))
+
+
+def test_a_stream_flagged_before_it_starts_never_renders(ready_clone, sent):
+    stream = new_stream(ready_clone, seconds=2.0)
+    assert services.request_stop_for_licenses(license_ids=[stream.license_id], reason_code="license_suspended",
+                                              detail="Under review.") == [stream.pk]
+
+    services.start_stream(stream_id=stream.pk)
+
+    stream.refresh_from_db()
+    assert (stream.status, stream.end_reason, stream.end_detail) == (Stream.Status.STOPPED, "license_suspended",
+                                                                     "Under review.")
+    assert sent == [] and not stream.segments.exists()
+
+
+def test_two_streams_cannot_both_start_under_a_one_stream_license(ready_clone, sent):
+    License.objects.filter(pk=ready_clone.license_id).update(max_concurrent_streams=1)
+    first, second = new_stream(ready_clone), new_stream(ready_clone)  # both queued: neither is running yet
+
+    services.start_stream(stream_id=first.pk)
+    services.start_stream(stream_id=second.pk)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == Stream.Status.RUNNING
+    assert (second.status, second.end_reason) == (Stream.Status.DENIED, "concurrency_limit_exceeded")
+    assert pipeline.run_segment(first.pk, 0) == "published"  # the running one is not disturbed

@@ -48,6 +48,8 @@ def test_a_revocation_stops_a_live_stream_within_one_segment(licensed, celery_wo
     wait_until(lambda: not refreshed(stream).is_live, timeout=60, what="stream stopped")
 
     after = stream.segments.filter(created_at__gt=committed_at).count()
+    print(f"revocation to stop: {after} segment(s) published after the revocation committed "
+          f"({published_before} before; stream of {stream.segment_count})")
     assert stream.status == Stream.Status.STOPPED and stream.end_reason == "license_revoked"
     assert after <= 1, f"{after} segments published after the revocation committed"
     assert published_before + after == stream.segments.count() < stream.segment_count == 12

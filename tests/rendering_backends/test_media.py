@@ -77,12 +77,12 @@ def test_decode_audio_refuses_what_is_not_audio(data, message):
         media.decode_audio(data)
 
 
-def test_decode_audio_refuses_a_video_without_sound_and_overlong_audio(tmp_path):
-    frames = np.zeros((5, 64, 64, 3), np.uint8)
+def silent_video(frames):
+    """An MP4 with a video stream only."""
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=FPS)
-        stream.width = stream.height = 64
+        stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = "yuv420p"
         for i, frame in enumerate(frames):
             video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
@@ -91,8 +91,12 @@ def test_decode_audio_refuses_a_video_without_sound_and_overlong_audio(tmp_path)
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
+    return buffer.getvalue()
+
+
+def test_decode_audio_refuses_a_video_without_sound_and_overlong_audio(tmp_path):
     with pytest.raises(ValueError, match="no audio stream"):
-        media.decode_audio(buffer.getvalue())
+        media.decode_audio(silent_video(np.zeros((5, 64, 64, 3), np.uint8)))
     with pytest.raises(ValueError, match="longer than"):
         media.decode_audio(encode_audio(tone(2.0), rate=RATE, container="wav", codec="pcm_s16le"), max_seconds=1.0)
     with pytest.raises(ValueError, match="No media file"):
@@ -193,3 +197,47 @@ def test_concat_mp4_refuses_mismatched_or_missing_segments():
         media.concat_mp4([small, large])
     with pytest.raises(ValueError):
         media.concat_mp4([small, b"not an mp4"])
+    other_settings = silent_video(moving_frames(5))  # libx264 defaults, not encode_mp4's
+    with pytest.raises(ValueError, match="other codec settings"):
+        media.concat_mp4([small, other_settings])
+
+
+def test_gpu_style_colour_conversion_matches_ffmpeg():
+    # On a GPU the frames are converted to YUV by torch before they leave the device; the same
+    # code runs here on the CPU and must agree with FFmpeg's swscale.
+    frames = moving_frames(6)
+    ramp = np.linspace(0, 255, 128, dtype=np.float32)
+    frames[:, 50:] = np.stack([ramp, ramp[::-1], np.full(128, 128.0)], axis=-1).astype(np.uint8)
+    planes = media.rgb_to_yuv420(torch.from_numpy(frames))[0].numpy().astype(int)
+    reference = av.VideoFrame.from_ndarray(frames[0], format="rgb24").reformat(
+        format="yuv420p", dst_colorspace="itu709", dst_color_range="MPEG"
+    ).to_ndarray().astype(int)
+    assert planes.shape == reference.shape == (108, 128)
+    assert np.abs(planes[:72] - reference[:72]).max() <= 1  # luma
+    assert np.abs(planes[72:] - reference[72:]).mean() < 2  # chroma (filters differ at edges)
+    on_device = media.encode_mp4(torch.from_numpy(frames), silence(0.24), fps=FPS, convert_on_device=True)
+    swscale = media.encode_mp4(frames, silence(0.24), fps=FPS)
+    a, b = media.decode_video(on_device).astype(int), media.decode_video(swscale).astype(int)
+    assert a.shape == b.shape and np.abs(a - b).mean() < 2
+
+
+def without_sound(mp4):
+    """The same MP4 with its audio stream left out (video packets copied)."""
+    buffer = io.BytesIO()
+    with av.open(io.BytesIO(mp4)) as source, av.open(buffer, "w", format="mp4") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return buffer.getvalue()
+
+
+def test_concat_mp4_fills_a_segment_without_sound_with_silence():
+    sounding = media.encode_mp4(moving_frames(10), tone(0.4, amplitude=0.4), fps=FPS)
+    mute = without_sound(media.encode_mp4(moving_frames(10), silence(0.4), fps=FPS))
+    full = media.concat_mp4([sounding, mute])
+    assert media.probe(full).frame_count == 20
+    audio = media.decode_audio(full)
+    assert np.abs(audio[int(0.1 * RATE) : int(0.3 * RATE)]).max() > 0.2
+    assert np.abs(audio[int(0.5 * RATE) : int(0.75 * RATE)]).max() < 0.01

@@ -46,7 +46,8 @@
     ended.hidden = live;
     if (!live) {
       ended.className = "notice " + (stream.status === "completed" ? "success" : "error");
-      text("stream-end-reason", stream.end_reason || "—");
+      text("stream-end-text", stream.end_reason_text);
+      text("stream-end-reason", stream.end_reason);
       text("stream-end-detail", stream.end_detail || "");
       var stop = document.getElementById("stop-form");
       if (stop) { stop.hidden = true; }
