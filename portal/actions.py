@@ -26,11 +26,13 @@ class LicenseAction:
     style: str = ""  # button style in templates: "", "secondary" or "danger"
 
     def allowed(self, user, license: License) -> bool:
-        parties = services.LICENSE_TRANSITIONS[self.transition].parties
-        return bool(permissions.license_parties(user, license) & parties)
+        return self.allowed_to(permissions.license_parties(user, license))
 
-    def offered(self, user, license: License) -> bool:
-        return license.status in services.LICENSE_TRANSITIONS[self.transition].sources and self.allowed(user, license)
+    def allowed_to(self, parties: frozenset[str]) -> bool:
+        return bool(parties & services.LICENSE_TRANSITIONS[self.transition].parties)
+
+    def offered(self, license: License, parties: frozenset[str]) -> bool:
+        return license.status in services.LICENSE_TRANSITIONS[self.transition].sources and self.allowed_to(parties)
 
 
 # Counter-offers take a whole scope, so they have their own form and endpoint.
@@ -62,7 +64,8 @@ LICENSE_ACTIONS: dict[str, LicenseAction] = {
 
 def available_actions(user, license: License) -> list[LicenseAction]:
     """The moves to show this user for this license now (the service still has the last word)."""
-    return [action for action in LICENSE_ACTIONS.values() if action.offered(user, license)]
+    parties = permissions.license_parties(user, license)
+    return [action for action in LICENSE_ACTIONS.values() if action.offered(license, parties)]
 
 
 def can_counter(user, license: License) -> bool:

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from consent.models import License, LikenessAsset, Modality, Platform, Use
 
-from .ratelimit import LoginThrottle, client_ip
+from .meta import client_ip
+from .ratelimit import LoginThrottle
 
 TERRITORY_RE = re.compile(r"^[A-Z]{2}$")
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")

@@ -12,16 +12,6 @@ from django.conf import settings
 from django.core.cache import cache
 
 
-def client_ip(request) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is set by the client unless a trusted proxy rewrites it.
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
-def request_meta(request) -> dict:
-    """What the consent services record about where an action came from."""
-    return {"ip": request.META.get("REMOTE_ADDR") or None, "user_agent": request.META.get("HTTP_USER_AGENT", "")[:400]}
-
-
 def _key(*parts: str) -> str:
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
     return f"portal:login-failures:{digest}"

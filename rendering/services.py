@@ -274,20 +274,32 @@ def _check_stream_shape(*, width: int, height: int, fps: int, segment_seconds: f
                            field="segment_seconds")
 
 
+def lock_stream(stream_id: int) -> Stream | None:
+    """Lock a stream for a change, its license first.
+
+    The consent services lock license → ledger → streams (revocation flags streams last); taking
+    the license before the stream here keeps a publication and a revocation from deadlocking.
+    """
+    license_id = Stream.objects.filter(pk=stream_id).values_list("license_id", flat=True).first()
+    if license_id is None:
+        return None
+    list(License.objects.select_for_update().filter(pk=license_id).values_list("pk", flat=True))
+    return Stream.objects.select_for_update().get(pk=stream_id)
+
+
 def start_stream(*, stream_id: int) -> Stream | None:
     """QUEUED → RUNNING (if the gate still allows it), then schedule segment 0. Idempotent.
 
-    Starts are serialised per license (row lock), so two streams starting together cannot both
-    slip under the license's concurrency limit.
+    Starts are serialised per license (its row is locked), so two streams starting together
+    cannot both slip under the license's concurrency limit.
     """
     with transaction.atomic():
-        stream = Stream.objects.select_for_update().filter(pk=stream_id).first()
+        stream = lock_stream(stream_id)
         if stream is None or stream.status != Stream.Status.QUEUED:
             return stream
         if stream.stop_requested_at is not None:  # revoked or suspended before it started
             return end_stream(stream=stream, status=Stream.Status.STOPPED, reason_code=stream.end_reason or "stopped",
                               detail=stream.end_detail)
-        License.objects.select_for_update().filter(pk=stream.license_id).first()
         decision = check_gate(license_id=stream.license_id, request=selectors.segment_use_request(stream, 0))
         if not decision.allowed:
             return end_stream(stream=stream, status=Stream.Status.DENIED, reason_code=decision.reasons[0].code,
@@ -304,7 +316,7 @@ def start_stream(*, stream_id: int) -> Stream | None:
 def end_stream(*, stream: Stream, status: str, reason_code: str, detail: str = "", actor=None) -> Stream:
     """Move a live stream to a final state, say why, and schedule its signed recording.
 
-    Must run inside the caller's transaction with `stream` locked (select_for_update).
+    Must run inside the caller's transaction with `stream` locked (`lock_stream`).
     """
     if status not in (Stream.Status.COMPLETED, Stream.Status.STOPPED, Stream.Status.DENIED, Stream.Status.FAILED):
         raise ValueError(f"{status!r} is not a final stream state")
@@ -328,7 +340,7 @@ def end_stream(*, stream: Stream, status: str, reason_code: str, detail: str = "
 
 def end_stream_by_id(*, stream_id: int, status: str, reason_code: str, detail: str = "") -> Stream | None:
     with transaction.atomic():
-        stream = Stream.objects.select_for_update().filter(pk=stream_id).first()
+        stream = lock_stream(stream_id)
         if stream is not None:
             end_stream(stream=stream, status=status, reason_code=reason_code, detail=detail)
     return stream
@@ -338,7 +350,7 @@ def request_stream_stop(*, stream: Stream, actor, reason: str = "", request_meta
     """A brand member stops their stream; it ends at the next segment boundary."""
     _require_brand_member(actor=actor, license=stream.license)
     with transaction.atomic():
-        stream = Stream.objects.select_for_update().get(pk=stream.pk)
+        stream = lock_stream(stream.pk)
         if not stream.is_live:
             raise StreamNotLive()
         if stream.stop_requested_at is None:
@@ -400,7 +412,7 @@ def publish_segment(*, stream_id: int, segment: SegmentFile) -> Segment | None:
     moved = False
     try:
         with transaction.atomic():
-            stream = Stream.objects.select_for_update().get(pk=stream_id)
+            stream = lock_stream(stream_id)
             existing = stream.segments.filter(sequence=segment.sequence).first()
             if existing is not None:
                 storage.delete(segment.temp_name)
@@ -447,7 +459,7 @@ def publish_segment(*, stream_id: int, segment: SegmentFile) -> Segment | None:
 
 def attach_recording(*, stream_id: int, name: str, sha256: str, manifest_id: str, ingredients: int) -> Stream:
     with transaction.atomic():
-        stream = Stream.objects.select_for_update().get(pk=stream_id)
+        stream = lock_stream(stream_id)
         stream.recording.name = name
         stream.recording_sha256 = sha256
         stream.recording_manifest_id = manifest_id

@@ -56,7 +56,7 @@ MAX_RMS = 2.45
 # Every group gets at least this share of the margin as its own signal, whatever the content supplies.
 BASE = 1.0
 # Share of groups (coded bits) a frame may leave to the error-correcting code when the budget binds.
-ABANDON = 0.12
+ABANDON = 0.0
 # The canonical-grid budget is set this much above MAX_RMS: upsampling smooths some energy away.
 CANON_BUDGET = 1.3
 # Detector chip weights: masking / (host activity^2 + NOISE_FLOOR^2), the matched filter for a

@@ -25,7 +25,8 @@ from rendering import services as rendering_services
 
 from .. import actions, permissions, selectors
 from ..verification import verify_upload
-from ..ratelimit import LoginThrottle, client_ip, request_meta
+from ..meta import client_ip, request_meta
+from ..ratelimit import LoginThrottle
 from . import serializers as s
 
 

@@ -16,7 +16,7 @@ from rendering.models import Clone, Stream
 
 from .. import actions, permissions, scope, selectors
 from ..forms import LicenseRequestForm, StreamForm, last_day
-from ..ratelimit import request_meta
+from ..meta import request_meta
 from .common import role_required, show_domain_error, visible_or_404
 
 brand_only = role_required(permissions.ROLE_BRAND)

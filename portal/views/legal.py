@@ -14,7 +14,7 @@ from rendering.models import Stream
 
 from .. import actions, permissions, scope, selectors, services
 from ..forms import DeclineForm, LedgerFilterForm
-from ..ratelimit import request_meta
+from ..meta import request_meta
 from .common import role_required, visible_or_404
 
 legal_only = role_required(permissions.ROLE_LEGAL)

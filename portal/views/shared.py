@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from consent.exceptions import DomainError
 
 from .. import actions, permissions
-from ..ratelimit import request_meta
+from ..meta import request_meta
 from .common import redirect_back, role_required, show_domain_error, visible_or_404
 
 any_role = role_required(permissions.ROLE_TALENT, permissions.ROLE_BRAND, permissions.ROLE_LEGAL)

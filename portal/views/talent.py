@@ -6,6 +6,7 @@ import datetime as dt
 from django.contrib import messages
 from django.core import signing
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from consent import selectors as consent_selectors
@@ -15,7 +16,7 @@ from consent.models import ConsentGrant, License, LikenessAsset
 
 from .. import actions, consent_document, permissions, scope, selectors
 from ..forms import ConsentScopeForm, ConsentSignForm, CounterForm, DeclineForm, LikenessUploadForm, RevokeForm, end_of_day, start_of_day
-from ..ratelimit import request_meta
+from ..meta import request_meta
 from .common import role_required, show_domain_error, visible_or_404
 
 talent_only = role_required(permissions.ROLE_TALENT)
@@ -84,8 +85,9 @@ def counter(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def consent_new(request):
     """Step 1: choose the scope. Step 2 (consent_sign) shows the full document for signing."""
+    today = timezone.localdate()
     form = ConsentScopeForm(request.POST or None, initial={
-        "valid_from": dt.date.today(), "valid_until": dt.date.today().replace(year=dt.date.today().year + 1),
+        "valid_from": today, "valid_until": today + dt.timedelta(days=365),
     })
     if request.method == "POST" and form.is_valid():
         token = consent_document.sign_step(scope=form.scope(), phrase=consent_document.new_phrase(),
