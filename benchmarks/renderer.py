@@ -77,7 +77,7 @@ def save_frames(backend, prepared, audio, directory: Path, fps: int) -> list[Pat
     params = backend.motion(prepared, audio, first_frame_index=0, n_frames=n, fps=fps)
     picks = {
         "closed": int((params["open"] + params["blink"]).argmin()),
-        "open": int(params["open"].argmax()),
+        "open": int((params["open"] * (params["blink"] == 0)).argmax()),
         "blink": int(params["blink"].argmax()),
     }
     written = []

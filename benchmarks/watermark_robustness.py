@@ -1,6 +1,6 @@
 """Watermark robustness: payload recovery and bit accuracy after the livestream's attacks.
 
-    .venv/bin/python benchmarks/watermark_robustness.py [--frames 50] [--single 10] [--ref-frames 2]
+    .venv/bin/python benchmarks/watermark_robustness.py [--frames 50] [--single 5] [--ref-frames 1] [--size 1080p]
 
 Marks a 2-second 720p clip (50 frames at 25 fps) of each synthetic content kind, attacks it, and
 reads (a) single frames (every k-th frame of the attacked clip) and (b) the whole clip, soft-combined.
@@ -148,8 +148,8 @@ def reference(args, h: int, w: int) -> list[dict]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=50, help="clip length (25 fps)")
-    parser.add_argument("--single", type=int, default=10, help="single frames read per clip")
-    parser.add_argument("--ref-frames", type=int, default=2, help="face frames for the reference library")
+    parser.add_argument("--single", type=int, default=5, help="single frames read per clip")
+    parser.add_argument("--ref-frames", type=int, default=1, help="face frames for the reference library")
     parser.add_argument("--size", default="720p", choices=("720p", "1080p"))
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args()
@@ -177,7 +177,7 @@ def main():
                 for m in ("dwtDct", "dwtDctSvd", "rivaGan")))
     print(f"total {time.perf_counter() - t0:.0f} s")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "watermark_robustness.json").write_text(json.dumps({"size": args.size, "ours": rows, "reference": ref}, indent=2))
+    (RESULTS / "watermark_robustness.json").write_text(json.dumps({"args": vars(args), "ours": rows, "reference": ref}, indent=2))
 
 
 if __name__ == "__main__":

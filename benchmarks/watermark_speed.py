@@ -27,7 +27,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
 
 
-def _timed(fn, frames: int, repeats: int = 3) -> float:
+def _timed(fn, frames: int, repeats: int = 5) -> float:
     """Frames/s from the fastest of `repeats` runs: the box is shared, so the minimum is the least
     disturbed measurement (used for every method alike)."""
     fn()  # warm-up (layout tables, model loading)

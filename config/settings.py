@@ -157,6 +157,9 @@ SEGMENT_SECONDS = float(os.environ.get("SEGMENT_SECONDS", 2.0))
 # Stream audio uploaded by brands: checked by content with PyAV, decoded once to 16 kHz PCM.
 STREAM_AUDIO_MAX_UPLOAD_BYTES = int(os.environ.get("STREAM_AUDIO_MAX_UPLOAD_BYTES", 200 * 1024 * 1024))
 STREAM_AUDIO_MAX_SECONDS = float(os.environ.get("STREAM_AUDIO_MAX_SECONDS", 3 * 3600))
+# A live stream without progress for this long has lost its task (a worker killed on a broker that
+# does not redeliver): the watchdog sends it again; rendering is idempotent per segment.
+RENDER_STALL_SECONDS = float(os.environ.get("RENDER_STALL_SECONDS", 600))
 
 # --- Celery ------------------------------------------------------------------------------------
 # Unset broker → kombu's SQLAlchemy transport on a SQLite file: a worker that needs no server.
@@ -179,6 +182,7 @@ CELERY_BEAT_SCHEDULE = {
     "consent-activate-due-licenses": {"task": "consent.tasks.activate_due_licenses", "schedule": 60.0},
     "consent-expire-licenses": {"task": "consent.tasks.expire_licenses", "schedule": 60.0},
     "consent-sweep-revoked-likeness": {"task": "consent.tasks.sweep_revoked_likeness", "schedule": 3600.0},
+    "rendering-resume-stalled-streams": {"task": "rendering.tasks.resume_stalled_streams", "schedule": 60.0},
 }
 
 # --- REST framework ----------------------------------------------------------------------------

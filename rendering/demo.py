@@ -14,6 +14,7 @@ import wave
 import numpy as np
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Q
 
 from consent.models import AuditEvent
 
@@ -47,9 +48,12 @@ def _refreshed(obj):
 
 def run_render_demo(world, stdout, *, seconds: float = DEMO_SECONDS, size: dict | None = None,
                     timeout: float = 900.0) -> Stream:
+    """Print each step to `stdout`; returns the stream (None if the clone could not be built)."""
     size = size or DEMO_SIZE
-    write = stdout.write
     license, actor = world.license, world.brand_user
+
+    def write(line: str) -> None:  # a Django OutputWrapper (adds no second newline) or any text stream
+        stdout.write(line if line.endswith("\n") else line + "\n")
 
     # The per-stage timings of every segment are for operators' logs; the demo prints its own lines.
     logging.getLogger("rendering.pipeline").setLevel(logging.WARNING)
@@ -110,7 +114,12 @@ def run_render_demo(world, stdout, *, seconds: float = DEMO_SECONDS, size: dict 
             report = provenance.verify(fh.read())
         write(f"recording: {'OK' if report.ok else 'FAILED'} · C2PA {report.status} · "
               f"{len((report.manifest or {}).get('ingredients', []))} ingredients")
-    events = AuditEvent.objects.filter(object_type__in=["rendering.stream", "rendering.segment", "rendering.clone"])
-    write(f"ledger: {events.count()} rendering events, e.g. "
-          f"{', '.join(dict.fromkeys(events.values_list('action', flat=True)))}")
+    segment_ids = [str(pk) for pk in stream.segments.values_list("pk", flat=True)]
+    events = AuditEvent.objects.filter(
+        Q(object_type="rendering.clone", object_id=str(stream.clone_id))
+        | Q(object_type="rendering.stream", object_id=str(stream.pk))
+        | Q(object_type="rendering.segment", object_id__in=segment_ids)
+    )
+    write(f"ledger: {events.count()} signed events for this clone and stream "
+          f"({', '.join(dict.fromkeys(events.values_list('action', flat=True)))})")
     return stream

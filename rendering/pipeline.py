@@ -86,8 +86,12 @@ def prepared_clone(clone, dev: torch.device):
 def read_audio_window(stream: Stream, first_frame: int, n_frames: int) -> np.ndarray:
     """The stream's audio under frames [first_frame, first_frame + n_frames), from the decoded PCM."""
     pcm = np.memmap(default_storage.path(stream.audio_pcm.name), dtype="<i2", mode="r")
-    window = media.audio_window(pcm, first_frame_index=first_frame, n_frames=n_frames, fps=stream.fps)
-    return window / np.float32(32767.0)
+    start = media.frame_sample_index(first_frame, fps=stream.fps)
+    stop = media.frame_sample_index(first_frame + n_frames, fps=stream.fps)
+    window = np.zeros(stop - start, np.float32)  # past the end of the audio: silence
+    piece = pcm[start:stop]  # only this window is read from the file, however long the stream
+    window[: piece.size] = piece / np.float32(32767.0)
+    return window
 
 
 # --- Producing one segment -------------------------------------------------------------------------

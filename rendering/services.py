@@ -6,6 +6,7 @@ a file is published (moved to its final name) only as the last step before the c
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import os
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 from PIL import Image
 
@@ -25,7 +27,7 @@ from consent.models import License, LikenessAsset, Use
 from consent.selectors import check_gate, is_brand_member
 from watermark.engine import CANON_LONG, CANON_SHORT
 
-from . import media, outputs, selectors
+from . import faces, media, outputs, selectors
 from .exceptions import CloneNotReady, NoPortraitAsset, StreamNotLive, UseDenied
 from .models import Clone, Segment, Stream
 
@@ -98,8 +100,6 @@ def request_clone(*, license, actor, source_asset: LikenessAsset | None = None,
 
 def build_clone(*, clone_id: int) -> Clone | None:
     """Build a pending clone: re-check the gate, find and normalise the face, store it with its hash."""
-    from . import faces
-
     clone = Clone.objects.select_related("source_asset", "license").filter(pk=clone_id).first()
     if clone is None or clone.status != Clone.Status.PENDING:
         return clone  # already built, denied or erased: a redelivered task has nothing to do
@@ -468,6 +468,28 @@ def attach_recording(*, stream_id: int, name: str, sha256: str, manifest_id: str
             "sha256": sha256, "manifest_id": manifest_id, "ingredients": ingredients})
         transaction.on_commit(lambda: outputs.write_indexes(stream_id), robust=True)
     return stream
+
+
+def resume_stalled_streams(*, now=None, stall_seconds: float | None = None) -> list[int]:
+    """Send again the task of every live stream that made no progress for `stall_seconds`.
+
+    Recovers from a task lost with its worker (kombu's SQLAlchemy broker does not redeliver a
+    message whose consumer died). A message that was only slow renders its segment twice at most;
+    publication keeps one. Returns the ids of the streams resumed.
+    """
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.RENDER_STALL_SECONDS if stall_seconds is None else stall_seconds)
+    resumed = []
+    for stream in Stream.objects.filter(status=Stream.Status.QUEUED, created_at__lt=cutoff):
+        _enqueue("render_stream", stream.pk)
+        resumed.append(stream.pk)
+    running = (Stream.objects.filter(status=Stream.Status.RUNNING, started_at__lt=cutoff)
+               .annotate(published=Count("segments"), last_published=Max("segments__created_at")))
+    for stream in running:
+        if stream.last_published is None or stream.last_published < cutoff:
+            _enqueue("render_segment", stream.pk, stream.published)
+            resumed.append(stream.pk)
+    return resumed
 
 
 def schedule_segment(*, stream_id: int, sequence: int) -> None:

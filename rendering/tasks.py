@@ -78,3 +78,9 @@ def finalize_stream(self, stream_id: int) -> str:
 def _fail_stream(stream_id: int, detail: str) -> None:
     services.end_stream_by_id(stream_id=stream_id, status=Stream.Status.FAILED, reason_code="render_failed",
                               detail=detail)
+
+
+@shared_task(name="rendering.tasks.resume_stalled_streams")
+def resume_stalled_streams() -> list[int]:
+    """Periodic (beat): re-send the task of live streams that stopped making progress."""
+    return services.resume_stalled_streams()

@@ -1,9 +1,9 @@
 """Running a real Celery worker inside this process: the demo's embedded worker and the tests' worker.
 
-Production runs workers as their own processes, one per GPU:
+Production runs workers as their own processes (see docs/rendering.md):
 
-    celery -A config worker -Q gpu -P solo -c 1        # render tasks (one GPU each)
-    celery -A config worker -Q default                 # everything else
+    celery -A config worker -Q gpu -c 4        # render tasks, on the GPU that RENDER_DEVICE names
+    celery -A config worker -Q default         # everything else
 
 Without CELERY_BROKER_URL the broker is kombu's SQLAlchemy transport on a SQLite file in the data
 folder, so `embedded_worker()` gives the demo a genuine worker (same routing, late acks, retries,

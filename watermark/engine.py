@@ -56,7 +56,7 @@ MAX_RMS = 2.45
 # Every group gets at least this share of the margin as its own signal, whatever the content supplies.
 BASE = 1.0
 # Share of groups (coded bits) a frame may leave to the error-correcting code when the budget binds.
-ABANDON = 0.0
+ABANDON = 0.12
 # The canonical-grid budget is set this much above MAX_RMS: upsampling smooths some energy away.
 CANON_BUDGET = 1.3
 # Detector chip weights: masking / (host activity^2 + NOISE_FLOOR^2), the matched filter for a
@@ -258,14 +258,21 @@ class Watermarker:
     algorithm = ALGORITHM_NAME
 
     def __init__(self, key: bytes | str = DEFAULT_KEY, *, strength: float = STRENGTH, max_rms: float = MAX_RMS,
-                 batch_size: int = 16):
+                 batch_size: int | None = None):
         self.key = key.encode() if isinstance(key, str) else bytes(key)
         if not self.key:
             raise ValueError("watermark key must not be empty")
         self.strength = float(strength)
         self.max_rms = float(max_rms)
-        self.batch_size = int(batch_size)
+        self.batch_size = batch_size
         self._layouts: dict[tuple, _Layout] = {}
+
+    def _chunk(self, device: torch.device) -> int:
+        # Frames processed together: a GPU wants large batches; on a CPU two frames at a time keep the
+        # temporaries in cache (measured at 1080p: 18 ms/frame in pairs, 31 ms in eights).
+        if self.batch_size:
+            return int(self.batch_size)
+        return 32 if device.type == "cuda" else 2
 
     def _layout(self, canon_hw, device) -> _Layout:
         ident = (canon_hw, str(device))
@@ -284,8 +291,9 @@ class Watermarker:
             if not isinstance(p, pl.Payload):
                 raise ValueError(f"payloads must be watermark.payload.Payload, got {type(p).__name__}")
         out = torch.empty_like(frames)
-        for start in range(0, frames.shape[0], self.batch_size):
-            stop = start + self.batch_size
+        step = self._chunk(frames.device)
+        for start in range(0, frames.shape[0], step):
+            stop = start + step
             out[start:stop] = self._embed_batch(frames[start:stop], payloads[start:stop])
         return out
 
@@ -323,7 +331,7 @@ class Watermarker:
         spatial = layout.spatial_from_chips(change)  # (N, Hc, Wc)
         up = F.interpolate(spatial[:, None], size=(h, w), mode="bilinear", align_corners=False)
         # The guarantee: the frame's luminance change never exceeds max_rms (PSNR >= 40 dB at 2.45).
-        rms = up.pow(2).mean((1, 2, 3), keepdim=True).sqrt()
+        rms = torch.linalg.vector_norm(up, dim=(1, 2, 3), keepdim=True) / math.sqrt(h * w)
         up = up * (self.max_rms / rms.clamp(min=1e-6)).clamp(max=1.0)
         # Expanding to 3 channels first makes the add contiguous, cheaper than a broadcast add.
         delta = up[:, 0, :, :, None].round_().to(torch.int16).expand(-1, -1, -1, 3).contiguous()
@@ -393,9 +401,9 @@ class Watermarker:
         return out
 
     def _canonical(self, frames: torch.Tensor, layout: _Layout) -> torch.Tensor:
+        step = self._chunk(frames.device)
         return torch.cat([
-            _canonical_luma(frames[i:i + self.batch_size], layout.canon_hw)
-            for i in range(0, frames.shape[0], self.batch_size)
+            _canonical_luma(frames[i:i + step], layout.canon_hw) for i in range(0, frames.shape[0], step)
         ])
 
     def detect_clip(self, frames) -> ClipDetection:
@@ -473,8 +481,9 @@ class Watermarker:
         full = (2 * hc, 2 * wc)
         # Whiten once at the full-frame hypothesis' density; each scale is then a small bilinear resize.
         work = torch.zeros(full, device=dev)
-        for i in range(0, n, self.batch_size):
-            rgb = F.interpolate(frames[i:i + self.batch_size].permute(0, 3, 1, 2).float(), size=full, mode="area")
+        step = self._chunk(dev)
+        for i in range(0, n, step):
+            rgb = F.interpolate(frames[i:i + step].permute(0, 3, 1, 2).float(), size=full, mode="area")
             work += _luma(rgb[:, 0], rgb[:, 1], rgb[:, 2]).sum(0)
         work = _whiten(work / n)
         template = F.interpolate(layout.pilot_template()[None, None], scale_factor=2, mode="bilinear",
@@ -495,10 +504,10 @@ class Watermarker:
         for z, s, size, dy, dx in scored[:top]:
             canvas = torch.zeros(n, 2 * hc, 2 * wc, device=dev)
             cover = torch.zeros(2 * hc, 2 * wc, device=dev)
-            for i in range(0, n, self.batch_size):
-                chunk = frames[i:i + self.batch_size].permute(0, 3, 1, 2).float()
+            for i in range(0, n, step):
+                chunk = frames[i:i + step].permute(0, 3, 1, 2).float()
                 rgb = F.interpolate(chunk, size=size, mode="area")
-                canvas[i:i + self.batch_size, dy:dy + size[0], dx:dx + size[1]] = _luma(rgb[:, 0], rgb[:, 1], rgb[:, 2])
+                canvas[i:i + step, dy:dy + size[0], dx:dx + size[1]] = _luma(rgb[:, 0], rgb[:, 1], rgb[:, 2])
             cover[dy:dy + size[0], dx:dx + size[1]] = 1
             canon = F.avg_pool2d(canvas[:, None], 2)[:, 0]
             covered = F.avg_pool2d(cover[None, None], 2)[0, 0]

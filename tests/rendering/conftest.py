@@ -105,13 +105,17 @@ def worker_db(transactional_db, tmp_path):
 
 
 @pytest.fixture
-def celery_worker(worker_db, settings, tmp_path):
-    """A real worker thread on the configured broker (Redis in CI's second run), else a SQLite broker in tmp."""
+def broker(worker_db, settings, tmp_path):
+    """The configured broker (Redis in CI's second run), else a SQLite broker file of this test's own."""
     if settings.CELERY_EMBEDDED_BROKER:
         settings.CELERY_BROKER_URL = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
     worker.reconnect()
-    try:
-        with worker.embedded_worker(loglevel="ERROR", shutdown_timeout=60) as running:
-            yield running
-    finally:
-        worker.reconnect()
+    yield settings.CELERY_BROKER_URL
+    worker.reconnect()
+
+
+@pytest.fixture
+def celery_worker(broker):
+    """A real worker thread consuming the gpu and default queues for the duration of the test."""
+    with worker.embedded_worker(loglevel="ERROR", shutdown_timeout=60) as running:
+        yield running

@@ -5,6 +5,7 @@ import json
 import os
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -13,7 +14,7 @@ from django.utils import timezone
 from consent import services as consent_services
 from consent.exceptions import InvalidInput, NotPermitted
 from consent.models import AuditEvent, License
-from rendering import outputs, pipeline, provenance, services
+from rendering import media, outputs, pipeline, provenance, services
 from rendering.exceptions import CloneNotReady, UseDenied
 from rendering.models import Segment, Stream
 from tests.factories import UserFactory
@@ -285,3 +286,26 @@ def test_two_streams_cannot_both_start_under_a_one_stream_license(ready_clone, s
     assert first.status == Stream.Status.RUNNING
     assert (second.status, second.end_reason) == (Stream.Status.DENIED, "concurrency_limit_exceeded")
     assert pipeline.run_segment(first.pk, 0) == "published"  # the running one is not disturbed
+
+
+def test_a_vertical_9_16_stream_is_labelled_and_watermarked_too(ready_clone):
+    stream = new_stream(ready_clone, seconds=1.0, width=180, height=320)
+    assert stream.orientation == Stream.Orientation.PORTRAIT
+    services.start_stream(stream_id=stream.pk)
+
+    assert pipeline.run_segment(stream.pk, 0) == "published"
+
+    report = provenance.verify(stream.segments.get().file.open("rb").read())
+    assert report.ok and report.explicit_label["present"], report.summary()
+    assert (report.watermark["stream_id"], report.watermark["segment"]) == (stream.pk, 0)
+
+
+def test_segments_read_their_window_of_the_decoded_audio_and_silence_past_its_end(ready_clone):
+    stream = new_stream(ready_clone, seconds=1.5)
+    decoded = media.decode_audio(audio_upload(1.5).read())
+
+    window = pipeline.read_audio_window(stream, first_frame=10, n_frames=10)  # 1.0-2.0 s at 10 fps
+
+    assert window.dtype == np.float32 and window.size == 16_000
+    assert np.abs(window[:8000] - decoded[16_000:24_000]).max() < 1e-3  # 16-bit PCM of the same samples
+    assert not window[8000:].any()

@@ -1,5 +1,8 @@
 """The Celery tasks: routed to the gpu queue, late acknowledgement, bounded retries that end in a clear state."""
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from config.celery import app
 from rendering import pipeline, services, tasks
@@ -53,3 +56,19 @@ def test_a_retry_after_a_transient_failure_publishes_the_segment_once(ready_clon
     monkeypatch.setattr(pipeline, "run_segment", flaky)
     assert tasks.render_segment.apply(args=(stream.pk, 0)).get() == "published"
     assert calls == [0, 0] and stream.segments.count() == 1
+
+
+def test_the_watchdog_resends_only_streams_that_stopped_making_progress(ready_clone, monkeypatch):
+    sent = []
+    monkeypatch.setattr(services, "_enqueue", lambda name, *args: sent.append((name, *args)))
+    queued, running, fresh = (new_stream(ready_clone) for _ in range(3))
+    services.start_stream(stream_id=running.pk)
+    assert pipeline.run_segment(running.pk, 0) == "published"
+    services.start_stream(stream_id=fresh.pk)
+    sent.clear()
+    later = timezone.now() + dt.timedelta(minutes=20)
+    Stream.objects.filter(pk=fresh.pk).update(started_at=later)  # started just now, from the watchdog's view
+
+    assert sorted(services.resume_stalled_streams(now=later, stall_seconds=600)) == [queued.pk, running.pk]
+    assert sorted(sent) == [("render_segment", running.pk, 1), ("render_stream", queued.pk)]
+    assert services.resume_stalled_streams(now=timezone.now(), stall_seconds=600) == []

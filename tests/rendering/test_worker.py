@@ -1,6 +1,5 @@
 """Streams through a real Celery worker: the embedded SQLite broker here, Redis when CELERY_BROKER_URL says so."""
 import pytest
-from django.utils import timezone
 
 from consent import services as consent_services
 from consent.models import AuditEvent, License
@@ -41,9 +40,11 @@ def test_a_revocation_stops_a_live_stream_within_one_segment(licensed, celery_wo
     stream = services.create_stream(clone=clone, actor=brand_user, audio_file=audio_upload(12.0), **SCOPE, **TINY)
     wait_until(lambda: refreshed(stream).segments.exists(), timeout=60, what="first segment")
 
-    consent_services.revoke_license(license=License.objects.get(pk=license.pk), actor=license.talent.user,
-                                    reason="I withdraw my likeness.")
-    committed_at = timezone.now()  # revoke_license is atomic: it has committed when it returns
+    revoked = consent_services.revoke_license(license=License.objects.get(pk=license.pk), actor=license.talent.user,
+                                              reason="I withdraw my likeness.")
+    # Counted from when the revoking transaction began (its clock), which is before it committed:
+    # a conservative measure of what was published after the commit.
+    committed_at = revoked.status_changed_at
     published_before = stream.segments.filter(created_at__lte=committed_at).count()
     wait_until(lambda: not refreshed(stream).is_live, timeout=60, what="stream stopped")
 

@@ -1,4 +1,6 @@
 """Face geometry and portrait normalisation with OpenCV's bundled cascades, on generated faces."""
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ def test_the_frontal_face_cascade_finds_every_synthetic_face(seed):
 
 def test_geometry_is_plausible(clone_portrait):
     g = clone_portrait.geometry
+    assert json.loads(json.dumps(g)) == g  # stored as is in Clone.geometry (a JSONField)
     assert g["size"] == [256, 256] and g["eyes_detected"]
     fx, fy, fw, fh = g["face"]
     (lx, ly, _, _), (rx, ry, _, _), (mx, my, mw, _) = g["left_eye"], g["right_eye"], g["mouth"]

@@ -1,4 +1,5 @@
 """The built-in animator: shapes, layout, audio-driven mouth, blinks, continuity, determinism, bad input."""
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -27,11 +28,18 @@ def box_pixels(frames, prepared, layout, key, grow=1.0):
 
 
 @pytest.mark.parametrize("width, height", [(192, 108), (108, 192), (128, 128), (320, 180), (1280, 720), (720, 1280)])
-def test_frames_have_the_requested_size_and_type(animator, prepared, width, height):
-    frames = render(animator, prepared, tone(0.12), width=width, height=height)
+def test_frames_have_the_requested_size_and_type(animator, prepared, clone_portrait, width, height):
+    frames = render(animator, prepared, silence(0.12), width=width, height=height)
     assert frames.shape == (3, height, width, 3)
     assert frames.dtype == torch.uint8 and frames.device.type == "cpu"
-    # A portrait, not noise or a blank: the frame has structure and the face is in it.
+    # The portrait, not noise or a blank: the head region of the frame is the clone's head.
+    layout = animator.layout(prepared, width, height)
+    x, y, w, h = layout.roi
+    u0, v0, u1, v1 = layout.roi_fraction
+    size = clone_portrait.image.shape[0]
+    head = clone_portrait.image[round(v0 * size) : round(v1 * size), round(u0 * size) : round(u1 * size)]
+    shown = cv2.resize(frames[0, y : y + h, x : x + w].numpy(), head.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(shown.astype(float) - head).mean() < 12
     assert frames.float().std() > 20
 
 
@@ -194,3 +202,15 @@ def test_continuous_speech_does_not_dip_at_segment_joins(animator, prepared):
     split = torch.cat(parts)
     assert (split[1:-1] - whole[1:-1]).abs().max() < 0.02
     assert split[1:-1].min() > 0.1
+
+
+def test_long_windows_are_rendered_in_batches_without_seams(animator, prepared):
+    from rendering.backends import portrait
+
+    audio = tone(3.0, amplitude=0.2)
+    whole = render(animator, prepared, audio, n=75)
+    assert whole.shape[0] == 75 > portrait.RENDER_BATCH
+    # Frames 50-74 rendered in one call, where no batch boundary falls, match the long call's
+    # frames around its internal boundary (63 | 64) exactly.
+    tail = render(animator, prepared, audio_window(audio, first_frame_index=50, n_frames=25, fps=FPS), first=50, n=25)
+    assert torch.equal(whole[58:70], tail[8:20])
