@@ -15,11 +15,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
 
 from celery.worker import WorkController, state
+from django.conf import settings
 
 from config.celery import app
 
@@ -93,6 +97,40 @@ def _stop(thread: threading.Thread, timeout: float) -> bool:
         return not thread.is_alive()
     finally:
         state.should_terminate = None
+
+
+@contextmanager
+def worker_process(*, env: dict | None = None, queues=WORKER_QUEUES, log_path=None, start_timeout: float = 120.0,
+                   stop_timeout: float = 60.0):
+    """Run `celery -A config worker` as a child process (settings from `env`) for the duration of the block.
+
+    Yields the `subprocess.Popen`, so that a test can kill it like a crash would. On leaving, a
+    worker still running gets SIGTERM (Celery's warm shutdown: the current task finishes).
+    """
+    log_path = log_path or os.path.join(tempfile.mkdtemp(prefix="cf-worker-"), "worker.log")
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(queues), "-P", "solo",
+               "-c", "1", "--loglevel", "INFO", "--without-heartbeat", "--without-mingle", "--without-gossip",
+               "-n", f"child-{os.getpid()}-{time.monotonic_ns()}@%h"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=settings.BASE_DIR, env={**os.environ, **(env or {})},
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def ready():
+            if process.poll() is not None:
+                raise RuntimeError(f"The Celery worker exited ({process.returncode}); see {log_path}.")
+            with open(log_path, "rb") as fh:
+                return b" ready." in fh.read()
+
+        wait_until(ready, timeout=start_timeout, interval=0.2, what=f"Celery worker ready (log: {log_path})")
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(stop_timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):

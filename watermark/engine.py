@@ -65,6 +65,8 @@ NOISE_FLOOR = 3.0
 # Frame index accepted when its codeword correlates at this z-score (256 hypotheses: ~1e-3 by chance;
 # it is only read once the segment word has checked).
 FRAME_Z = 4.5
+# A clip's frame offset is accepted at this combined z-score (<= 256 hypotheses: ~7e-5 by chance).
+CLIP_FRAME_Z = 5.0
 # A frame "matches" a word found in a clip when its own soft bits agree at this z-score.
 MATCH_Z = 3.0
 # Re-synchronisation: aspect-preserving crops keeping SCALES of the frame, searched when the grid fails.
@@ -81,7 +83,12 @@ def _dct_matrix(n: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Detection:
-    """What one frame says. `payload` is set when the segment word and the frame index both check."""
+    """What one frame says. `payload` is set when the segment word and the frame index both check.
+
+    `frame` is reliable on stills, JPEG, scaled or cropped frames. A lone frame taken from an
+    inter-coded video (H.264 P/B frames) usually reads as an earlier frame of its GOP, because the
+    encoder carries the reference's frame field forward; `stream_id` and `segment` are unaffected.
+    """
 
     payload: pl.Payload | None
     confidence: float
@@ -106,7 +113,11 @@ class SegmentMatch:
 
 @dataclass(frozen=True)
 class ClipDetection:
-    """Combined decision over a clip. The primary match is the segment seen in the most frames."""
+    """Combined decision over a clip. The primary match is the segment seen in the most frames.
+
+    `frame_numbers` come from one offset (index - position) read over each segment's frames; a clip
+    cut mid-GOP from an already-encoded stream can still read the GOP's first index (see Detection).
+    """
 
     marked: bool
     stream_id: int | None
@@ -441,21 +452,18 @@ class Watermarker:
         z = soft @ signs.T / np.sqrt((soft**2).sum(1, keepdims=True)).clip(min=1e-9)  # (N, words)
         best_word = np.argmax(z, axis=1)
         matches = []
+        numbers = {}
         for k, (stream_id, segment) in enumerate(found):
-            frames_ok = tuple(int(i) for i in np.flatnonzero((best_word == k) & (z[:, k] >= MATCH_Z)))
+            members = np.flatnonzero(best_word == k)
+            frames_ok = tuple(int(i) for i in members if z[i, k] >= MATCH_Z)
             if not frames_ok:
                 frames_ok = (int(np.argmax(z[:, k])),)
             combined = soft[list(frames_ok)].sum(0)
             agree = float(((combined > 0) == (signs[k] > 0)).mean())
             matches.append(SegmentMatch(stream_id, segment, frames_ok, max(0.0, 2 * agree - 1)))
+            numbers.update(_frame_numbers(frame_scores, members))
         matches.sort(key=lambda m: (len(m.frames), m.confidence), reverse=True)
         best = matches[0]
-        numbers = {}
-        for m in matches:
-            for i in m.frames:
-                k = int(np.argmax(frame_scores[i]))
-                if frame_scores[i, k] >= FRAME_Z:
-                    numbers[i] = k
         return ClipDetection(
             marked=True,
             stream_id=best.stream_id,
@@ -520,6 +528,36 @@ def _correction(margin: torch.Tensor, host_margin: torch.Tensor) -> torch.Tensor
     # Never less than BASE * margin: content that carries a bit today is smoothed away by a hard
     # encode at 360p tomorrow, so every group keeps a share of its own signal.
     return torch.maximum(margin - host_margin, BASE * margin)
+
+
+def _frame_numbers(frame_scores: np.ndarray, members: np.ndarray) -> dict[int, int]:
+    """Frame index per clip position for the frames of one segment word.
+
+    Frames of a segment are consecutive, so a clip reads one offset (index - position) over all of
+    them: after inter-frame coding that is the only trustworthy reading, because an H.264 P-frame
+    keeps most of its reference's frame field and alone reads as its GOP's first frame. A lone
+    frame (a still, a screenshot) is read by itself.
+    """
+    if len(members) == 1:
+        i = int(members[0])
+        k = int(np.argmax(frame_scores[i]))
+        return {i: k} if frame_scores[i, k] >= FRAME_Z else {}
+    offset = _clip_frame_offset(frame_scores, tuple(int(i) for i in members))
+    if offset is None:
+        return {}
+    return {int(i): int(i) + offset for i in members if 0 <= i + offset < pl.FRAME_VALUES}
+
+
+def _clip_frame_offset(frame_scores: np.ndarray, frames: tuple[int, ...]) -> int | None:
+    """The offset o (frame index = clip position + o) that the frames' codeword scores agree on, if
+    its combined z-score reaches CLIP_FRAME_Z. Every frame must land on a valid index."""
+    pos = np.asarray(frames)
+    offsets = np.arange(-pos.min(), pl.FRAME_VALUES - pos.max())
+    if offsets.size == 0:
+        return None
+    z = frame_scores[pos[None, :], pos[None, :] + offsets[:, None]].sum(1) / math.sqrt(len(pos))
+    best = int(np.argmax(z))
+    return int(offsets[best]) if z[best] >= CLIP_FRAME_Z else None
 
 
 def _fit_margin(host_margin: torch.Tensor, cost: torch.Tensor, strength: float, budget: float):

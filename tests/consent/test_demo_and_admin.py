@@ -16,9 +16,9 @@ pytestmark = pytest.mark.django_db
 def test_demo_runs_twice_and_shows_both_decisions(settings):
     first, second = io.StringIO(), io.StringIO()
 
-    call_command("demo", stdout=first, no_color=True)
+    call_command("demo", "--no-render", stdout=first, no_color=True)
     events_after_first = AuditEvent.objects.count()
-    call_command("demo", stdout=second, no_color=True)
+    call_command("demo", "--no-render", stdout=second, no_color=True)
 
     for out in (first.getvalue(), second.getvalue()):
         assert "→ ALLOWED" in out

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import wave
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -119,3 +120,20 @@ def celery_worker(broker):
     """A real worker thread consuming the gpu and default queues for the duration of the test."""
     with worker.embedded_worker(loglevel="ERROR", shutdown_timeout=60) as running:
         yield running
+
+
+@pytest.fixture
+def worker_env(broker, settings, tmp_path):
+    """Environment for a worker in a child process: this test's database, broker, media and keys."""
+    db = connections["default"].settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        url = f"sqlite:///{db['NAME']}"
+    else:
+        auth = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+        url = f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return {
+        "DATABASE_URL": url, "CELERY_BROKER_URL": broker, "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "LEDGER_SIGNING_KEY_PATH": str(settings.LEDGER_SIGNING_KEY_PATH),
+        "PROVENANCE_DIR": str(settings.PROVENANCE_DIR), "CONSENTFRAME_DATA_DIR": str(tmp_path / "worker-data"),
+        "CELERY_SKIP_CHECKS": "1",
+    }

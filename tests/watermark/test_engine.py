@@ -1,5 +1,6 @@
 import io
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -61,6 +62,32 @@ def test_survives_jpeg_and_downscale(marker, face_clip):
     ).round().to(torch.uint8).permute(0, 2, 3, 1)
     # 320x180 is the smallest frame the scheme reads.
     assert marker.detect(half[0]).stream_id == 77
+
+
+def _h264(frames: torch.Tensor, crf: int) -> torch.Tensor:
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as box:
+        stream = box.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "ultrafast"}
+        for frame in frames.numpy():
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                box.mux(packet)
+        for packet in stream.encode():
+            box.mux(packet)
+    buf.seek(0)
+    with av.open(buf) as box:
+        return torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in box.decode(video=0)]))
+
+
+def test_survives_h264_4_2_0(marker, face_clip):
+    marked = marker.embed_segment(face_clip, stream_id=31337, segment=2)
+    encoded = _h264(marked, crf=28)
+    assert all(d.stream_id == 31337 and d.segment == 2 for d in marker.detect_frames(encoded, resync=False))
+    clip = marker.detect_clip(encoded)
+    assert (clip.stream_id, clip.segment) == (31337, 2)
+    # P-frames keep their reference's frame field; the clip reads positions from one common offset.
+    assert clip.frame_numbers == {i: i for i in range(6)}
 
 
 def test_clip_resynchronises_after_crop(marker, face_clip):

@@ -12,8 +12,16 @@ from consent.selectors import check_gate
 class Command(BaseCommand):
     help = "Seed a demo talent, brand, legal reviewer, consent and license; show gate decisions; verify the ledger."
 
+    def add_arguments(self, parser):
+        parser.add_argument("--no-render", action="store_true", help="Stop after the consent part.")
+
     def handle(self, *args, **options):
-        self.consent_part()
+        world = self.consent_part()
+        if not options["no_render"]:
+            from rendering.demo import run_render_demo
+
+            self.heading("Clone, stream, provenance")
+            run_render_demo(world, self.stdout)
         self.verify_ledger()
 
     def heading(self, text: str) -> None:
