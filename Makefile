@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-postgres migrate clean
+.PHONY: install demo test serve migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ demo: migrate
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The portals on http://127.0.0.1:8000/ with one Celery worker (both queues, plus beat for license
+# activation and expiry) on the configured broker: the embedded SQLite one unless CELERY_BROKER_URL is set.
+serve: migrate
+	$(VENV)/bin/celery -A config worker -Q gpu,default -B -c 1 --loglevel=WARNING & \
+	trap 'kill $$!' EXIT INT TERM; $(PY) manage.py runserver 127.0.0.1:8000
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

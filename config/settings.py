@@ -148,6 +148,9 @@ C2PA_TRUST_ANCHORS_PATH = os.environ.get("C2PA_TRUST_ANCHORS_PATH", "")
 C2PA_TSA_URL = os.environ.get("C2PA_TSA_URL", "")
 AIGC_CONTENT_PRODUCER = os.environ.get("AIGC_CONTENT_PRODUCER", "Consentframe")
 AIGC_CONTENT_PROPAGATOR = os.environ.get("AIGC_CONTENT_PROPAGATOR", "")
+# Key of the frame watermark's keyed check. Empty means the engine's public default key, which
+# guards against chance matches but not against forgery: production sets its own secret.
+WATERMARK_KEY = os.environ.get("WATERMARK_KEY", "")
 
 # --- Rendering ---------------------------------------------------------------------------------
 RENDER_BACKEND = os.environ.get("RENDER_BACKEND", "rendering.backends.portrait.PortraitAnimator")
@@ -177,6 +180,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Periodic consent work (run beat: `celery -A config worker -B`, or a separate `celery -A config beat`).
 CELERY_BEAT_SCHEDULE = {
     "consent-activate-due-licenses": {"task": "consent.tasks.activate_due_licenses", "schedule": 60.0},

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import wave
 from dataclasses import dataclass
 from decimal import Decimal
 
-import numpy as np
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
@@ -59,16 +57,9 @@ def _portrait_file() -> SimpleUploadedFile:
 
 
 def _voice_file() -> SimpleUploadedFile:
-    from rendering.synthetic import speech_like_audio
+    from rendering.synthetic import speech_like_wav
 
-    samples = (speech_like_audio(6.0, sample_rate=16_000, seed=3) * 32767).astype(np.int16)
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16_000)
-        w.writeframes(samples.tobytes())
-    return SimpleUploadedFile("voice.wav", out.getvalue(), content_type="audio/wav")
+    return SimpleUploadedFile("voice.wav", speech_like_wav(6.0, seed=3), content_type="audio/wav")
 
 
 def _asset(talent, kind, make_file):

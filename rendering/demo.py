@@ -6,12 +6,9 @@ worker embedded in this process (the SQLite broker by default, or CELERY_BROKER_
 """
 from __future__ import annotations
 
-import io
 import logging
 import time
-import wave
 
-import numpy as np
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Q
@@ -21,7 +18,7 @@ from consent.models import AuditEvent
 from . import outputs, provenance, services
 from .exceptions import UseDenied
 from .models import Clone, Stream
-from .synthetic import speech_like_audio
+from .synthetic import speech_like_wav
 from .worker import embedded_worker, wait_until
 
 DEMO_SECONDS = 10.0
@@ -31,14 +28,7 @@ DEMO_SCRIPT = "欢迎来到直播间! Today: our new hydrating serum, 30 ml, for
 
 
 def speech_upload(seconds: float, seed: int = 11) -> SimpleUploadedFile:
-    samples = (speech_like_audio(seconds, sample_rate=16_000, seed=seed) * 32767).astype(np.int16)
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16_000)
-        w.writeframes(samples.tobytes())
-    return SimpleUploadedFile("script.wav", out.getvalue(), content_type="audio/wav")
+    return SimpleUploadedFile("script.wav", speech_like_wav(seconds, seed=seed), content_type="audio/wav")
 
 
 def _refreshed(obj):

@@ -7,6 +7,9 @@ mouth visibly follows it.
 """
 from __future__ import annotations
 
+import io
+import wave
+
 import cv2
 import numpy as np
 
@@ -205,3 +208,15 @@ def speech_like_audio(seconds: float, sample_rate: int = 16_000, seed: int = 0) 
     soften = smooth[:: max(1, smooth.size // 8)]
     signal = 0.7 * signal + 0.3 * np.convolve(signal, soften / soften.sum(), mode="same")  # less buzzy
     return (0.6 * signal / (np.abs(signal).max() + 1e-9)).astype(np.float32)
+
+
+def speech_like_wav(seconds: float, sample_rate: int = 16_000, seed: int = 0) -> bytes:
+    """`speech_like_audio` as a 16-bit mono WAV file, the way an upload would arrive."""
+    samples = (speech_like_audio(seconds, sample_rate=sample_rate, seed=seed) * 32767).astype(np.int16)
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(samples.tobytes())
+    return out.getvalue()

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from consent.models import BrandMembership, LikenessAsset
 from tests.portal.browser import chromium  # noqa: F401 (fixture for the browser tests)
-from tests.rendering.conftest import celery_worker, worker_db  # noqa: F401 (a real Celery worker, shared DB)
+from tests.rendering.conftest import broker, celery_worker, worker_db  # noqa: F401 (a real Celery worker, shared DB)
 from rendering.models import Clone, Segment, Stream
 from tests.factories import (
     ActiveLicenseFactory, BrandFactory, ConsentGrantFactory, LegalReviewerFactory, LicenseFactory,

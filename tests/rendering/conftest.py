@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import io
 import sqlite3
-import wave
 from urllib.parse import quote
 
-import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections
@@ -19,7 +17,7 @@ from PIL import Image
 from consent.models import LikenessAsset
 from rendering import services, worker
 from rendering.models import Clone
-from rendering.synthetic import speech_like_audio, synthetic_portrait
+from rendering.synthetic import speech_like_wav, synthetic_portrait
 from tests.factories import ActiveLicenseFactory, ConsentGrantFactory, LikenessAssetFactory, TalentFactory
 
 TINY = dict(width=320, height=180, fps=10, segment_seconds=1.0)
@@ -33,14 +31,7 @@ def portrait_png(seed: int = 3) -> bytes:
 
 
 def speech_wav(seconds: float, seed: int = 1) -> bytes:
-    samples = (speech_like_audio(seconds, sample_rate=16_000, seed=seed) * 32767).astype(np.int16)
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16_000)
-        w.writeframes(samples.tobytes())
-    return out.getvalue()
+    return speech_like_wav(seconds, seed=seed)
 
 
 def audio_upload(seconds: float, seed: int = 1) -> SimpleUploadedFile:
