@@ -20,6 +20,10 @@ from tests.rendering.conftest import portrait_png, speech_wav
 pytestmark = [pytest.mark.browser, pytest.mark.slow, requires_chromium]
 
 
+# Long enough that even an idle machine is still rendering when the talent revokes (1-s segments of
+# the "preview" format); the revocation ends the stream after a few of them, so the test stays short.
+STREAM_SECONDS = 180
+
 def wav(data: bytes, name: str) -> dict:
     return {"name": name, "mimeType": "audio/wav", "buffer": data}
 
@@ -116,7 +120,7 @@ def test_consent_license_stream_and_revocation_end_to_end(chromium, live_server,
         page.reload()
     page.click("text=Start a stream")
     page.select_option("#id_stream_format", "preview")
-    page.set_input_files("#id_audio", wav(speech_wav(30.0), "pitch.wav"))
+    page.set_input_files("#id_audio", wav(speech_wav(STREAM_SECONDS), "pitch.wav"))
     page.fill("#id_script_text", "欢迎来到直播间! Today: a gentle hydrating serum.")
     page.click("text=Start stream")
     # The console polls the API; no page reload from here on. (Playwright's wait_for_function would
@@ -140,7 +144,7 @@ def test_consent_license_stream_and_revocation_end_to_end(chromium, live_server,
 
     stream.refresh_from_db()
     assert stream.status == "stopped" and stream.end_reason == "consent_revoked"
-    assert 1 <= stream.segments.count() < stream.segment_count == 30
+    assert 1 <= stream.segments.count() < stream.segment_count == STREAM_SECONDS
     license.refresh_from_db()
     assert license.status == "revoked"
     for person in (talent, brand, legal):
