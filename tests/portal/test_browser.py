@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, requires_chromium]
 # the "preview" format); the revocation ends the stream after a few of them, so the test stays short.
 STREAM_SECONDS = 180
 
+
 def wav(data: bytes, name: str) -> dict:
     return {"name": name, "mimeType": "audio/wav", "buffer": data}
 
