@@ -236,6 +236,19 @@ def _canon_shape(h: int, w: int) -> tuple[int, int]:
     return (CANON_SHORT, CANON_LONG) if w >= h else (CANON_LONG, CANON_SHORT)
 
 
+# Frame rows changed at a time on a CPU, per torch thread: the temporaries of 16 rows (about 0.6 MB
+# for two 720p frames) stay in cache, and no frame-sized temporary is allocated per batch (fresh
+# large allocations cost page faults every time). A GPU takes the whole frame at once.
+_CPU_ROWS = 16
+# Canonical-grid rows (bands of frame rows) whose luminance is computed at a time on a CPU, per thread.
+_CPU_BANDS = 8
+
+
+def _rows_at_once(device: torch.device, per_thread: int, total: int) -> int:
+    # Each CPU thread keeps its share in cache; smaller shares cost more in per-op overhead.
+    return min(per_thread * torch.get_num_threads(), total) if device.type == "cpu" else total
+
+
 def _canonical_luma(frames: torch.Tensor, canon_hw: tuple[int, int]) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, Hc, Wc) float area-averaged luminance."""
     n, h, w, _ = frames.shape
@@ -244,13 +257,24 @@ def _canonical_luma(frames: torch.Tensor, canon_hw: tuple[int, int]) -> torch.Te
         fy, fx = h // hc, w // wc
         # Integer factor: sum the fy rows of each band in int16 first, then luminance and the column
         # sums on the (fy times) smaller remainder, reducing over contiguous last dimensions only.
+        # On a CPU, _CPU_BANDS bands a thread at a time, so the temporaries stay in cache; every op
+        # has one dtype and contiguous operands (a mixed uint8/int16 add or a stride-3 multiply is
+        # several times slower). A GPU takes all bands at once.
         bands = frames.reshape(n, hc, fy, w * 3)
-        acc = bands[:, :, 0].to(torch.int16)  # fy * 255 fits: fy <= 128 for frames up to 23k rows
-        for k in range(1, fy):
-            acc.add_(bands[:, :, k])  # one contiguous pass per row: far faster than sum(dim=2)
-        rows = acc.float()
-        rows = rows.reshape(n, hc, w, 3)
-        y = _luma(rows[..., 0], rows[..., 1], rows[..., 2])
+        step = _rows_at_once(frames.device, _CPU_BANDS, hc)
+        wide = torch.empty(n, step, fy, w * 3, dtype=torch.int16, device=frames.device)
+        planar = torch.empty(n, step, 3, w, dtype=torch.float32, device=frames.device)  # R, G, B rows
+        term = torch.empty(n, step, w, dtype=torch.float32, device=frames.device)
+        y = torch.empty(n, hc, w, dtype=torch.float32, device=frames.device)
+        for top in range(0, hc, step):
+            k = min(step, hc - top)
+            acc = wide[:, :k]
+            acc.copy_(bands[:, top:top + k])  # fy * 255 fits int16: fy <= 128 for frames up to 23k rows
+            for row in range(1, fy):
+                acc[:, :, 0].add_(acc[:, :, row])  # one contiguous pass per row: far faster than sum(dim=2)
+            rgb = planar[:, :k]
+            rgb.copy_(acc[:, :, 0].reshape(n, k, w, 3).transpose(2, 3))
+            _luma_into(rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2], y[:, top:top + k], term[:, :k])
         if fx > 1:
             y = y.reshape(n, hc, wc, fx).sum(-1)
         return y / (fy * fx)
@@ -258,9 +282,42 @@ def _canonical_luma(frames: torch.Tensor, canon_hw: tuple[int, int]) -> torch.Te
     return _luma(rgb[:, 0], rgb[:, 1], rgb[:, 2])
 
 
+def _add_luma_change(frames: torch.Tensor, up: torch.Tensor, scale: torch.Tensor, out: torch.Tensor) -> None:
+    """out = clamp(frames + round(up * scale), 0, 255): the same integer change on R, G and B.
+
+    frames, out: (N, H, W, 3) uint8; up: (N, 1, H, W) float luminance change; scale: (N, 1, 1, 1).
+    """
+    n, h, w, _ = frames.shape
+    rows = _rows_at_once(frames.device, _CPU_ROWS, h)
+    delta = torch.empty(n, 1, rows, w, dtype=up.dtype, device=up.device)
+    acc = torch.empty(n, rows, w, 3, dtype=torch.int16, device=frames.device)
+    delta3 = torch.empty_like(acc)
+    for top in range(0, h, rows):
+        k = min(rows, h - top)
+        d = torch.mul(up[:, :, top:top + k], scale, out=delta[:, :, :k]).round_()
+        # Same-dtype contiguous ops only: a mixed uint8/int16 add or a broadcast over the 3 channels
+        # runs several times slower than one strided copy per channel and a plain int16 add.
+        d3 = delta3[:, :k]
+        for c in range(3):
+            d3[..., c].copy_(d[:, 0])
+        a = acc[:, :k]
+        a.copy_(frames[:, top:top + k])
+        a.add_(d3).clamp_(0, 255)
+        out[:, top:top + k].copy_(a)
+
+
 def _luma(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     # Explicit weighted sum: a (..., 3) @ (3,) matmul is several times slower on CPU.
     return r * _LUMA[0] + g * _LUMA[1] + b * _LUMA[2]
+
+
+def _luma_into(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor, out: torch.Tensor,
+               term: torch.Tensor) -> None:
+    """_luma(r, g, b) written into `out`, the same float operations in the same order; `term` is
+    scratch of out's shape."""
+    torch.mul(r, _LUMA[0], out=out)
+    out.add_(torch.mul(g, _LUMA[1], out=term))
+    out.add_(torch.mul(b, _LUMA[2], out=term))
 
 
 class Watermarker:
@@ -305,7 +362,7 @@ class Watermarker:
         step = self._chunk(frames.device)
         for start in range(0, frames.shape[0], step):
             stop = start + step
-            out[start:stop] = self._embed_batch(frames[start:stop], payloads[start:stop])
+            self._embed_batch(frames[start:stop], payloads[start:stop], out[start:stop])
         return out
 
     def embed_segment(self, frames: torch.Tensor, *, stream_id: int, segment: int) -> torch.Tensor:
@@ -315,7 +372,8 @@ class Watermarker:
             raise ValueError(f"a segment holds at most {pl.FRAME_VALUES} frames, got {n}: split it")
         return self.embed(frames, [pl.Payload(stream_id, segment, i) for i in range(n)])
 
-    def _embed_batch(self, frames: torch.Tensor, payloads: list[pl.Payload]) -> torch.Tensor:
+    def _embed_batch(self, frames: torch.Tensor, payloads: list[pl.Payload], out: torch.Tensor) -> None:
+        """Write the marked `frames` (N, H, W, 3) uint8 into `out`, a tensor of the same shape."""
         n, h, w, _ = frames.shape
         layout = self._layout(_canon_shape(h, w), frames.device)
         canon = _canonical_luma(frames, layout.canon_hw)
@@ -343,10 +401,7 @@ class Watermarker:
         up = F.interpolate(spatial[:, None], size=(h, w), mode="bilinear", align_corners=False)
         # The guarantee: the frame's luminance change never exceeds max_rms (PSNR >= 40 dB at 2.45).
         rms = torch.linalg.vector_norm(up, dim=(1, 2, 3), keepdim=True) / math.sqrt(h * w)
-        up = up * (self.max_rms / rms.clamp(min=1e-6)).clamp(max=1.0)
-        # Expanding to 3 channels first makes the add contiguous, cheaper than a broadcast add.
-        delta = up[:, 0, :, :, None].round_().to(torch.int16).expand(-1, -1, -1, 3).contiguous()
-        return frames.to(torch.int16).add_(delta).clamp_(0, 255).to(torch.uint8)
+        _add_luma_change(frames, up, (self.max_rms / rms.clamp(min=1e-6)).clamp(max=1.0), out)
 
     # --- detection ------------------------------------------------------------------------------
     def _soft(self, layout: _Layout, canon: torch.Tensor, valid_blocks: torch.Tensor | None = None):
