@@ -103,6 +103,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, embedded worker) share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+    # Tests get a file, not Django's default in-memory database: with a file every thread (live
+    # server, Celery worker, test) opens its own connection, whereas the in-memory one is a single
+    # connection shared across threads, which crashes under concurrent use.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-consentframe.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
