@@ -86,13 +86,8 @@ class LicenseAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["sequence", "occurred_at", "action", "object_type", "object_id", "actor_repr"]
-    list_filter = ["action", "object_type", "occurred_at"]
-    search_fields = ["action", "object_type", "object_id", "actor_repr", "hash"]
-    date_hierarchy = "occurred_at"
-    ordering = ["-sequence"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that are evidence (the ledger, hashes, manifests): the admin shows them, never edits."""
 
     def has_add_permission(self, request):
         return False
@@ -102,3 +97,12 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["sequence", "occurred_at", "action", "object_type", "object_id", "actor_repr"]
+    list_filter = ["action", "object_type", "occurred_at"]
+    search_fields = ["action", "object_type", "object_id", "actor_repr", "hash"]
+    date_hierarchy = "occurred_at"
+    ordering = ["-sequence"]

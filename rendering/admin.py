@@ -1,20 +1,9 @@
 """Read-mostly admin for clones, streams and segments: their state changes go through rendering.services."""
 from django.contrib import admin
 
+from consent.admin import ReadOnlyAdmin
+
 from .models import Clone, Segment, Stream
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows here are evidence (hashes, manifests, ledger-backed states): the admin shows them, never edits."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Clone)
