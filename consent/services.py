@@ -667,12 +667,16 @@ def activate_license(*, license, actor=None, request_meta=None) -> License:
     return _apply(license, "activate", actor, request_meta=request_meta, now=now)
 
 
+def _require_reason(reason, message: str) -> None:
+    if not str(reason).strip():
+        raise InvalidInput(message, field="reason")
+
+
 @transaction.atomic
 def suspend_license(*, license, actor, reason, request_meta=None) -> License:
     license = _locked(license)
     _authorise(license, "suspend", actor)
-    if not str(reason).strip():
-        raise InvalidInput("Say why the license is suspended; the brand and the talent will see it.", field="reason")
+    _require_reason(reason, "Say why the license is suspended; the brand and the talent will see it.")
     return _apply(license, "suspend", actor, reason=reason, request_meta=request_meta)
 
 
@@ -692,8 +696,7 @@ def reinstate_license(*, license, actor, request_meta=None) -> License:
 def revoke_license(*, license, actor, reason, request_meta=None) -> License:
     license = _locked(license)
     _authorise(license, "revoke", actor)
-    if not str(reason).strip():
-        raise InvalidInput("Say why the license is revoked; the brand will see it.", field="reason")
+    _require_reason(reason, "Say why the license is revoked; the brand will see it.")
     return _apply(license, "revoke", actor, reason=reason, request_meta=request_meta)
 
 

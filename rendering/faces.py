@@ -133,13 +133,17 @@ def _find_mouth(gray: np.ndarray, face) -> tuple[float, float, float, float]:
 def face_geometry(image: np.ndarray) -> dict:
     """Geometry (see the module docstring) of the largest face in `image`."""
     image = _check_image(image)
+    return _geometry(image, _largest_face(image))
+
+
+def _largest_face(image: np.ndarray):
     faces = detect_faces(image)
     if not faces:
         raise FaceNotFoundError(
             "No frontal face found. Use a well-lit, front-facing photo with the whole face visible "
             "and no sunglasses or mask."
         )
-    return _geometry(image, faces[0])
+    return faces[0]
 
 
 def _geometry(image: np.ndarray, face) -> dict:
@@ -174,13 +178,7 @@ def normalise_portrait(image: np.ndarray, size: int = 512) -> NormalisedPortrait
     if not isinstance(size, int) or not 128 <= size <= 2048:
         raise ValueError(f"size must be an integer between 128 and 2048; got {size!r}.")
     image = _check_image(image)
-    faces = detect_faces(image)
-    if not faces:
-        raise FaceNotFoundError(
-            "No frontal face found. Use a well-lit, front-facing photo with the whole face visible "
-            "and no sunglasses or mask."
-        )
-    x, y, w, h = faces[0]
+    x, y, w, h = _largest_face(image)
     side = w / FACE_SHARE
     left = x + w / 2 - side / 2
     top = y + h / 2 - side * FACE_CENTRE_Y
