@@ -134,7 +134,8 @@ class SegmentProducer:
         t = self._mark(timings, "render", t)
         frames = label_for(stream.width, stream.height, stream.fps, self.device).apply(frames, first)
         t = self._mark(timings, "label", t)
-        frames = watermarker().embed_segment(frames, stream_id=stream.pk, segment=sequence)
+        # In place: the rendered frames are ours, and a second frame buffer costs page faults.
+        frames = watermarker().embed_segment(frames, stream_id=stream.pk, segment=sequence, out=frames)
         t = self._mark(timings, "watermark", t)
         mp4 = media.encode_mp4(frames, audio, fps=stream.fps)
         del frames

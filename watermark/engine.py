@@ -23,12 +23,14 @@ Viterbi decoder (a few hundred soft values a frame) runs in NumPy.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -236,88 +238,96 @@ def _canon_shape(h: int, w: int) -> tuple[int, int]:
     return (CANON_SHORT, CANON_LONG) if w >= h else (CANON_LONG, CANON_SHORT)
 
 
-# Frame rows changed at a time on a CPU, per torch thread: the temporaries of 16 rows (about 0.6 MB
-# for two 720p frames) stay in cache, and no frame-sized temporary is allocated per batch (fresh
-# large allocations cost page faults every time). A GPU takes the whole frame at once.
-_CPU_ROWS = 16
-# Canonical-grid rows (bands of frame rows) whose luminance is computed at a time on a CPU, per thread.
-_CPU_BANDS = 8
-
-
-def _rows_at_once(device: torch.device, per_thread: int, total: int) -> int:
-    # Each CPU thread keeps its share in cache; smaller shares cost more in per-op overhead.
-    return min(per_thread * torch.get_num_threads(), total) if device.type == "cpu" else total
+# The two per-pixel steps, frame <-> canonical grid, are the only ones whose cost grows with the frame
+# size. On a CPU they run in OpenCV's SIMD kernels, one frame at a time (several times faster than
+# the same arithmetic as torch ops: no int16 or float copy of the frame is ever made); on a GPU in
+# torch, batched. Both compute the same quantities: tests hold them to each other.
 
 
 def _canonical_luma(frames: torch.Tensor, canon_hw: tuple[int, int]) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, Hc, Wc) float area-averaged luminance."""
-    n, h, w, _ = frames.shape
+    """(N, H, W, 3) uint8 -> (N, Hc, Wc) float32 area-averaged luminance (BT.601 weights)."""
+    if frames.device.type == "cpu":
+        return _canonical_luma_cv(frames, canon_hw)
+    return _canonical_luma_torch(frames, canon_hw)
+
+
+def _canonical_luma_torch(frames: torch.Tensor, canon_hw: tuple[int, int]) -> torch.Tensor:
+    h, w = frames.shape[1:3]
+    if h % canon_hw[0] == 0 and w % canon_hw[1] == 0:
+        rgb = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=canon_hw, mode="area")
+        return _luma(rgb[:, 0], rgb[:, 1], rgb[:, 2])
+    # A fractional factor (854x480): torch's "area" mode averages whole-pixel windows, which is not the
+    # pixel-overlap average OpenCV computes; two separable weight matrices give the exact one.
+    rgb = frames.float()
+    y = _luma(rgb[..., 0], rgb[..., 1], rgb[..., 2])
+    return _area_weights(canon_hw[0], h, frames.device) @ y @ _area_weights(canon_hw[1], w, frames.device).T
+
+
+@functools.lru_cache(maxsize=16)
+def _area_weights(n_out: int, n_in: int, device: torch.device) -> torch.Tensor:
+    """(n_out, n_in): output sample i is the mean of the input over [i, i + 1) * n_in / n_out."""
+    edges = torch.arange(n_out + 1, dtype=torch.float64) * (n_in / n_out)
+    left, right = edges[:-1, None], edges[1:, None]
+    j = torch.arange(n_in, dtype=torch.float64)[None, :]
+    overlap = (torch.minimum(right, j + 1) - torch.maximum(left, j)).clamp(min=0)
+    return (overlap / (n_in / n_out)).float().to(device)
+
+
+def _canonical_luma_cv(frames: torch.Tensor, canon_hw: tuple[int, int]) -> torch.Tensor:
     hc, wc = canon_hw
-    if h % hc == 0 and w % wc == 0:
-        fy, fx = h // hc, w // wc
-        # Integer factor: sum the fy rows of each band in int16 first, then luminance and the column
-        # sums on the (fy times) smaller remainder, reducing over contiguous last dimensions only.
-        # On a CPU, _CPU_BANDS bands a thread at a time, so the temporaries stay in cache; every op
-        # has one dtype and contiguous operands (a mixed uint8/int16 add or a stride-3 multiply is
-        # several times slower). A GPU takes all bands at once.
-        bands = frames.reshape(n, hc, fy, w * 3)
-        step = _rows_at_once(frames.device, _CPU_BANDS, hc)
-        wide = torch.empty(n, step, fy, w * 3, dtype=torch.int16, device=frames.device)
-        planar = torch.empty(n, step, 3, w, dtype=torch.float32, device=frames.device)  # R, G, B rows
-        term = torch.empty(n, step, w, dtype=torch.float32, device=frames.device)
-        y = torch.empty(n, hc, w, dtype=torch.float32, device=frames.device)
-        for top in range(0, hc, step):
-            k = min(step, hc - top)
-            acc = wide[:, :k]
-            acc.copy_(bands[:, top:top + k])  # fy * 255 fits int16: fy <= 128 for frames up to 23k rows
-            for row in range(1, fy):
-                acc[:, :, 0].add_(acc[:, :, row])  # one contiguous pass per row: far faster than sum(dim=2)
-            rgb = planar[:, :k]
-            rgb.copy_(acc[:, :, 0].reshape(n, k, w, 3).transpose(2, 3))
-            _luma_into(rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2], y[:, top:top + k], term[:, :k])
-        if fx > 1:
-            y = y.reshape(n, hc, wc, fx).sum(-1)
-        return y / (fy * fx)
-    rgb = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=canon_hw, mode="area")
-    return _luma(rgb[:, 0], rgb[:, 1], rgb[:, 2])
+    out = np.empty((frames.shape[0], hc, wc), dtype=np.float32)
+    for i, frame in enumerate(frames.numpy()):
+        # OpenCV's fixed-point luminance rounds each pixel to an integer (error <= 0.5, ~0.15 RMS after
+        # the area average on smooth content): far below the codec noise the detector is built for.
+        gray = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        out[i] = cv2.resize(gray, (wc, hc), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(out)
 
 
-def _add_luma_change(frames: torch.Tensor, up: torch.Tensor, scale: torch.Tensor, out: torch.Tensor) -> None:
-    """out = clamp(frames + round(up * scale), 0, 255): the same integer change on R, G and B.
+def _apply_change(frames: torch.Tensor, change: torch.Tensor, max_rms: float, out: torch.Tensor) -> None:
+    """out = clamp(frames + round(s * up(change)), 0, 255), the same integer change on R, G and B.
 
-    frames, out: (N, H, W, 3) uint8; up: (N, 1, H, W) float luminance change; scale: (N, 1, 1, 1).
+    `change` (N, Hc, Wc) is the canonical-grid luminance change, `up` bilinear upsampling to the frame
+    size (half-pixel centres, as both torch and OpenCV define it), and s <= 1 per frame holds the
+    frame's RMS change to `max_rms`: the PSNR guarantee.
     """
+    if frames.device.type == "cpu":
+        _apply_change_cv(frames, change, max_rms, out)
+    else:
+        _apply_change_torch(frames, change, max_rms, out)
+
+
+def _apply_change_torch(frames: torch.Tensor, change: torch.Tensor, max_rms: float, out: torch.Tensor) -> None:
     n, h, w, _ = frames.shape
-    rows = _rows_at_once(frames.device, _CPU_ROWS, h)
-    delta = torch.empty(n, 1, rows, w, dtype=up.dtype, device=up.device)
-    acc = torch.empty(n, rows, w, 3, dtype=torch.int16, device=frames.device)
-    delta3 = torch.empty_like(acc)
-    for top in range(0, h, rows):
-        k = min(rows, h - top)
-        d = torch.mul(up[:, :, top:top + k], scale, out=delta[:, :, :k]).round_()
-        # Same-dtype contiguous ops only: a mixed uint8/int16 add or a broadcast over the 3 channels
-        # runs several times slower than one strided copy per channel and a plain int16 add.
-        d3 = delta3[:, :k]
-        for c in range(3):
-            d3[..., c].copy_(d[:, 0])
-        a = acc[:, :k]
-        a.copy_(frames[:, top:top + k])
-        a.add_(d3).clamp_(0, 255)
-        out[:, top:top + k].copy_(a)
+    up = F.interpolate(change[:, None], size=(h, w), mode="bilinear", align_corners=False)
+    rms = torch.linalg.vector_norm(up, dim=(1, 2, 3), keepdim=True) / math.sqrt(h * w)
+    delta = (up * (max_rms / rms.clamp(min=1e-6)).clamp(max=1.0)).round_().to(torch.int16)
+    out.copy_((frames.to(torch.int16) + delta[:, 0, :, :, None]).clamp_(0, 255))
+
+
+def _apply_change_cv(frames: torch.Tensor, change: torch.Tensor, max_rms: float, out: torch.Tensor) -> None:
+    n, h, w, _ = frames.shape
+    src, dst, changes = frames.numpy(), out.numpy(), change.numpy()
+    for i in range(n):
+        up = changes[i]
+        if up.shape != (h, w):
+            up = cv2.resize(up, (w, h), interpolation=cv2.INTER_LINEAR)
+        rms = cv2.norm(up) / math.sqrt(h * w)
+        scale = min(1.0, max_rms / max(rms, 1e-6))
+        # Saturating uint8 arithmetic only: add the positive part of the rounded change, subtract the
+        # negative part. Rounding |s*up| (half to even) equals rounding s*up, sign restored.
+        size = cv2.convertScaleAbs(up, alpha=scale)
+        raise_ = cv2.bitwise_and(size, cv2.compare(up, 0, cv2.CMP_GT))
+        lower = cv2.subtract(size, raise_)
+        frame = src[i] if src[i].flags.c_contiguous else np.ascontiguousarray(src[i])
+        target = dst[i]
+        cv2.add(frame, cv2.merge((raise_, raise_, raise_)), dst=target)
+        cv2.subtract(target, cv2.merge((lower, lower, lower)), dst=target)
 
 
 def _luma(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     # Explicit weighted sum: a (..., 3) @ (3,) matmul is several times slower on CPU.
     return r * _LUMA[0] + g * _LUMA[1] + b * _LUMA[2]
-
-
-def _luma_into(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor, out: torch.Tensor,
-               term: torch.Tensor) -> None:
-    """_luma(r, g, b) written into `out`, the same float operations in the same order; `term` is
-    scratch of out's shape."""
-    torch.mul(r, _LUMA[0], out=out)
-    out.add_(torch.mul(g, _LUMA[1], out=term))
-    out.add_(torch.mul(b, _LUMA[2], out=term))
 
 
 class Watermarker:
@@ -336,11 +346,11 @@ class Watermarker:
         self._layouts: dict[tuple, _Layout] = {}
 
     def _chunk(self, device: torch.device) -> int:
-        # Frames processed together: a GPU wants large batches; on a CPU two frames at a time keep the
-        # temporaries in cache (measured at 1080p: 18 ms/frame in pairs, 31 ms in eights).
+        # Frames processed together: a GPU wants large batches. On a CPU the per-pixel steps go a frame
+        # at a time anyway (OpenCV); eight frames share the fixed cost of the canonical-grid steps.
         if self.batch_size:
             return int(self.batch_size)
-        return 32 if device.type == "cuda" else 2
+        return 32 if device.type == "cuda" else 8
 
     def _layout(self, canon_hw, device) -> _Layout:
         ident = (canon_hw, str(device))
@@ -349,8 +359,13 @@ class Watermarker:
         return self._layouts[ident]
 
     # --- embedding ------------------------------------------------------------------------------
-    def embed(self, frames: torch.Tensor, payloads: Sequence[pl.Payload]) -> torch.Tensor:
-        """Return a marked copy of `frames` (N, H, W, 3) uint8 RGB, one payload per frame."""
+    def embed(self, frames: torch.Tensor, payloads: Sequence[pl.Payload], *,
+              out: torch.Tensor | None = None) -> torch.Tensor:
+        """Return the marked `frames` (N, H, W, 3) uint8 RGB, one payload per frame.
+
+        A new tensor, or `out` when given (same shape, dtype and device; `out=frames` marks in place
+        and saves a frame-sized allocation, whose page faults cost about as much as the marking).
+        """
         frames = _check_frames(frames, batched=True)
         payloads = list(payloads)
         if len(payloads) != frames.shape[0]:
@@ -358,25 +373,38 @@ class Watermarker:
         for p in payloads:
             if not isinstance(p, pl.Payload):
                 raise ValueError(f"payloads must be watermark.payload.Payload, got {type(p).__name__}")
-        out = torch.empty_like(frames)
+        if out is None:
+            out = torch.empty_like(frames)
+        elif out.shape != frames.shape or out.dtype != frames.dtype or out.device != frames.device:
+            raise ValueError(f"out must match frames ({tuple(frames.shape)} {frames.dtype} on {frames.device}), got "
+                             f"{tuple(out.shape)} {out.dtype} on {out.device}; or leave it out")
         step = self._chunk(frames.device)
         for start in range(0, frames.shape[0], step):
             stop = start + step
             self._embed_batch(frames[start:stop], payloads[start:stop], out[start:stop])
         return out
 
-    def embed_segment(self, frames: torch.Tensor, *, stream_id: int, segment: int) -> torch.Tensor:
+    def embed_segment(self, frames: torch.Tensor, *, stream_id: int, segment: int,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
         """Mark a segment's frames; the frame index is the position in the batch (must be < 256)."""
         n = _check_frames(frames, batched=True).shape[0]
         if n > pl.FRAME_VALUES:
             raise ValueError(f"a segment holds at most {pl.FRAME_VALUES} frames, got {n}: split it")
-        return self.embed(frames, [pl.Payload(stream_id, segment, i) for i in range(n)])
+        return self.embed(frames, [pl.Payload(stream_id, segment, i) for i in range(n)], out=out)
 
     def _embed_batch(self, frames: torch.Tensor, payloads: list[pl.Payload], out: torch.Tensor) -> None:
         """Write the marked `frames` (N, H, W, 3) uint8 into `out`, a tensor of the same shape."""
-        n, h, w, _ = frames.shape
+        h, w = frames.shape[1:3]
         layout = self._layout(_canon_shape(h, w), frames.device)
-        canon = _canonical_luma(frames, layout.canon_hw)
+        change = self._plan_change(layout, _canonical_luma(frames, layout.canon_hw), payloads,
+                                   upsampled=(h, w) != layout.canon_hw)
+        # The guarantee: the frame's luminance change never exceeds max_rms (PSNR >= 40 dB at 2.45).
+        _apply_change(frames, change, self.max_rms, out)
+
+    def _plan_change(self, layout: _Layout, canon: torch.Tensor, payloads: list[pl.Payload], *,
+                     upsampled: bool) -> torch.Tensor:
+        """The canonical-grid luminance change (N, Hc, Wc) that writes `payloads` into `canon`."""
+        n = canon.shape[0]
         coefs = layout.block_coefs(canon)
         host = layout.chips_from_coefs(coefs)  # (N, chips)
         mask = _mask(_activity(coefs))
@@ -388,7 +416,6 @@ class Watermarker:
         # strength, lowered per frame only as far as the PSNR budget requires (busy texture).
         weight_sum = layout.group_sums(weight).clamp(min=1e-6)
         host_margin = layout.group_sums(host * target) / weight_sum  # (N, groups)
-        upsampled = (h, w) != layout.canon_hw
         # Bilinear upsampling then the detector's area averaging act on the canonical grid as the
         # separable filter [1/8, 3/4, 1/8] (any factor >= 2): pre-compensate its gain per band.
         gain = layout.band_gain if upsampled else torch.ones_like(layout.band_gain)
@@ -397,11 +424,7 @@ class Watermarker:
         margin, served = _fit_margin(host_margin, cost, self.strength, budget)  # (N, 1), (N, groups)
         correction = _correction(margin, host_margin) * served
         change = correction[:, layout.group] * weight * target / gain
-        spatial = layout.spatial_from_chips(change)  # (N, Hc, Wc)
-        up = F.interpolate(spatial[:, None], size=(h, w), mode="bilinear", align_corners=False)
-        # The guarantee: the frame's luminance change never exceeds max_rms (PSNR >= 40 dB at 2.45).
-        rms = torch.linalg.vector_norm(up, dim=(1, 2, 3), keepdim=True) / math.sqrt(h * w)
-        _add_luma_change(frames, up, (self.max_rms / rms.clamp(min=1e-6)).clamp(max=1.0), out)
+        return layout.spatial_from_chips(change)
 
     # --- detection ------------------------------------------------------------------------------
     def _soft(self, layout: _Layout, canon: torch.Tensor, valid_blocks: torch.Tensor | None = None):

@@ -131,3 +131,53 @@ def test_bad_payload_lists_are_refused(marker):
         marker.embed(frames, [(1, 1, 0), (1, 1, 1)])
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         marker.detect(frames)
+
+
+def test_marking_in_place_gives_the_same_frames(marker, face_clip):
+    expected = marker.embed_segment(face_clip, stream_id=3, segment=4)
+    frames = face_clip.clone()
+    assert marker.embed_segment(frames, stream_id=3, segment=4, out=frames) is frames
+    assert torch.equal(frames, expected)
+    with pytest.raises(ValueError, match="out must match"):
+        marker.embed_segment(face_clip, stream_id=3, segment=4, out=torch.empty(1, 360, 640, 3, dtype=torch.uint8))
+
+
+# A CPU marks and reads frames with OpenCV kernels, a GPU with torch ops: the two must compute the same
+# canonical grid and the same change, so a mark written on one is read on the other. The torch
+# functions run on CPU tensors here, as they would on CUDA ones.
+@pytest.mark.parametrize("height, width", [(720, 1280), (480, 854), (640, 360)])
+def test_opencv_and_torch_luminance_agree(height, width):
+    frames = wm_testmedia.frames("face", 2, height, width, seed=2)
+    canon_hw = engine._canon_shape(height, width)
+    fast = engine._canonical_luma_cv(frames, canon_hw)
+    exact = engine._canonical_luma_torch(frames, canon_hw)
+    error = fast - exact
+    # OpenCV rounds each pixel's luminance; area averaging (exact or fractional) shrinks that error.
+    assert error.abs().max() < 1.0 and error.pow(2).mean().sqrt() < 0.3
+
+
+@pytest.mark.parametrize("height, width", [(720, 1280), (480, 854)])
+def test_opencv_and_torch_apply_the_same_change(height, width):
+    frames = wm_testmedia.frames("texture", 2, height, width, seed=3)
+    change = torch.randn(2, *engine._canon_shape(height, width)) * 4  # RMS over the cap: scaled down
+    fast, exact = torch.empty_like(frames), torch.empty_like(frames)
+    engine._apply_change_cv(frames, change, engine.MAX_RMS, fast)
+    engine._apply_change_torch(frames, change, engine.MAX_RMS, exact)
+    differ = (fast.int() - exact.int()).abs()
+    assert differ.max() <= 1  # only float rounding ties
+    assert differ.float().mean() < 1e-3
+    delta = fast.int() - frames.int()
+    inside = (frames > 20) & (frames < 235)  # away from clipping the change is the same on R, G and B
+    same = (delta[..., 0] == delta[..., 1]) | ~(inside[..., 0] & inside[..., 1])
+    assert same.all()
+    rms = delta.float().pow(2).mean((1, 2, 3)).sqrt()
+    assert (rms <= engine.MAX_RMS + 0.3).all()  # the cap, plus rounding
+
+
+def test_a_mark_written_by_the_torch_path_reads_on_the_opencv_path(monkeypatch, face_clip):
+    marker = engine.Watermarker()
+    monkeypatch.setattr(engine, "_canonical_luma", engine._canonical_luma_torch)
+    monkeypatch.setattr(engine, "_apply_change", engine._apply_change_torch)
+    marked = marker.embed_segment(face_clip[:2], stream_id=12, segment=34)
+    monkeypatch.undo()
+    assert marker.detect(marked[1]).payload == Payload(12, 34, 1)
