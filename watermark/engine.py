@@ -11,15 +11,21 @@ How it works (details and the arithmetic in docs/watermark.md):
   the segment word (24 chips each, same in every frame of a segment, so a clip sums them); and the
   frame index (2,256 chips carrying one of 256 keyed codewords).
 * Each group gets its own signal, scaled by the block's texture (perceptual masking), plus the
-  cancellation of whatever the frame's content subtracts from it (improved spread spectrum); a
-  frame's luminance change is held to RMS 2.45 (PSNR >= 40 dB), busy texture giving way first.
+  cancellation of whatever the frame's content subtracts from it as the detector weighs it (improved
+  spread spectrum); a frame's luminance change is held to RMS 2.45 (PSNR >= 40 dB), measured
+  exactly after upsampling, busy texture giving way first. The change is corrected for what the
+  upsampling and the detector's averaging do to it across block edges, so cancellation lands.
+* The detector reads the soft values as they are and, failing that, clipped at their median
+  magnitude: on busy texture the bits the embedder could not afford arrive confidently wrong.
 * A frame whose own grid reads nothing is searched for an aspect-preserving crop (keeping 80-99.5 %
   of each side, any offset): the pilot is located by FFT cross-correlation at each scale.
 * The canonical-grid change is upsampled bilinearly to the frame and added equally to R, G and B
   (a pure luminance change), so the mark is smooth: no block edges, no colour shift.
 
-Everything is batched torch and device-agnostic: the same code runs on CUDA tensors. Only the
-Viterbi decoder (a few hundred soft values a frame) runs in NumPy.
+Everything on the canonical grid is batched torch and device-agnostic. The two per-pixel steps (frame
+to canonical luminance, canonical change to frame) run in OpenCV's SIMD kernels on a CPU and in torch
+on a GPU; tests hold the two to each other. The Viterbi decoder (a few hundred soft values a
+frame) runs in NumPy.
 """
 from __future__ import annotations
 
@@ -58,7 +64,11 @@ MAX_RMS = 2.45
 # Every group gets at least this share of the margin as its own signal, whatever the content supplies.
 BASE = 1.0
 # Share of groups (coded bits) a frame may leave to the error-correcting code when the budget binds.
-ABANDON = 0.12
+ABANDON = 0.08
+# Round-trip corrections of the change (see _plan_change): the residual falls ~4x per step.
+REFINE_STEPS = 2
+# A second reading clips each frame's soft values at this multiple of their median magnitude.
+SATURATE = 1.0
 # The canonical-grid budget is set this much above MAX_RMS: upsampling smooths some energy away.
 CANON_BUDGET = 1.3
 # Detector chip weights: masking / (host activity^2 + NOISE_FLOOR^2), the matched filter for a
@@ -187,6 +197,20 @@ class _Layout:
         x = x.permute(0, 1, 3, 2, 4).reshape(n, hb * BLOCK, wb * BLOCK)
         return F.pad(x, (0, self.canon_hw[1] - wb * BLOCK, 0, self.canon_hw[0] - hb * BLOCK))
 
+    def smear(self, change: torch.Tensor, frame_hw: tuple[int, int]) -> torch.Tensor:
+        """What the detector's area averaging sees of `change` (N, Hc, Wc) after bilinear upsampling to
+        `frame_hw`: the exact separable, tridiagonal operator A U on each axis."""
+        ay = _round_trip(self.canon_hw[0], frame_hw[0], change.device)
+        ax = _round_trip(self.canon_hw[1], frame_hw[1], change.device)
+        return _banded(_banded(change, *ay, dim=1), *ax, dim=2)
+
+    def upsampled_energy(self, change: torch.Tensor, frame_hw: tuple[int, int]) -> torch.Tensor:
+        """Per frame, the energy (sum of squares) of `change` (N, Hc, Wc) after bilinear upsampling to
+        `frame_hw`: x' (Qy x Qx) with Q = U'U for each axis's upsampling matrix U, which is tridiagonal."""
+        qy = _upsampling_gram(self.canon_hw[0], frame_hw[0], change.device)
+        qx = _upsampling_gram(self.canon_hw[1], frame_hw[1], change.device)
+        return (change * _tridiagonal(_tridiagonal(change, *qy, dim=1), *qx, dim=2)).sum((1, 2))
+
     def pilot_template(self) -> torch.Tensor:
         """Spatial pattern of the pilot chips at unit amplitude, (Hc, Wc)."""
         if self._pilot_template is None:
@@ -213,6 +237,45 @@ class _Layout:
         """(N, chips) -> (N, bits + 1) sums per group (bits, then the frame-index group)."""
         out = torch.zeros(values.shape[0], self.bits + 1, device=values.device, dtype=values.dtype)
         return out.index_add_(1, self.group, values)
+
+
+@functools.lru_cache(maxsize=16)
+def _upsampling_gram(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Diagonal and off-diagonal of U'U, U the (n_out, n_in) linear upsampling of one axis (half-pixel
+    centres, as F.interpolate(align_corners=False) and OpenCV's INTER_LINEAR define it)."""
+    rows = F.interpolate(torch.eye(n_in, dtype=torch.float64)[None], size=n_out, mode="linear",
+                         align_corners=False)[0]  # row k: unit sample k upsampled
+    gram = rows @ rows.T
+    return gram.diagonal().float().to(device), gram.diagonal(1).float().to(device)
+
+
+@functools.lru_cache(maxsize=16)
+def _round_trip(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Lower, main and upper diagonals of A U: linear upsampling n_in -> n_out, then area averaging
+    back to n_in, on one axis (tridiagonal when n_out / n_in >= 2)."""
+    up = F.interpolate(torch.eye(n_in, dtype=torch.float64)[None], size=n_out, mode="linear",
+                       align_corners=False)[0]  # (n_in, n_out): row k is unit sample k upsampled
+    m = up @ _area_weights(n_in, n_out, torch.device("cpu")).double().T  # m[k, i]: sample k's share in i
+    m = m.T
+    return tuple(d.float().to(device) for d in (m.diagonal(-1), m.diagonal(), m.diagonal(1)))
+
+
+def _banded(x: torch.Tensor, lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor, *, dim: int) -> torch.Tensor:
+    """Multiply x along `dim` by the tridiagonal matrix (lower, diag, upper)."""
+    x = x.movedim(dim, -1)
+    out = x * diag
+    out[..., :-1] += x[..., 1:] * upper
+    out[..., 1:] += x[..., :-1] * lower
+    return out.movedim(-1, dim)
+
+
+def _tridiagonal(x: torch.Tensor, diag: torch.Tensor, off: torch.Tensor, *, dim: int) -> torch.Tensor:
+    """Multiply x along `dim` by the symmetric tridiagonal matrix (diag, off)."""
+    x = x.movedim(dim, -1)
+    out = x * diag
+    out[..., :-1] += x[..., 1:] * off
+    out[..., 1:] += x[..., :-1] * off
+    return out.movedim(-1, dim)
 
 
 def _check_frames(frames, *, batched: bool) -> torch.Tensor:
@@ -396,43 +459,67 @@ class Watermarker:
         """Write the marked `frames` (N, H, W, 3) uint8 into `out`, a tensor of the same shape."""
         h, w = frames.shape[1:3]
         layout = self._layout(_canon_shape(h, w), frames.device)
-        change = self._plan_change(layout, _canonical_luma(frames, layout.canon_hw), payloads,
-                                   upsampled=(h, w) != layout.canon_hw)
+        change = self._plan_change(layout, _canonical_luma(frames, layout.canon_hw), payloads, frame_hw=(h, w))
         # The guarantee: the frame's luminance change never exceeds max_rms (PSNR >= 40 dB at 2.45).
         _apply_change(frames, change, self.max_rms, out)
 
     def _plan_change(self, layout: _Layout, canon: torch.Tensor, payloads: list[pl.Payload], *,
-                     upsampled: bool) -> torch.Tensor:
-        """The canonical-grid luminance change (N, Hc, Wc) that writes `payloads` into `canon`."""
+                     frame_hw: tuple[int, int]) -> torch.Tensor:
+        """The canonical-grid luminance change (N, Hc, Wc) that writes `payloads` into `canon`.
+
+        Its bilinear upsampling to `frame_hw` stays within the RMS budget (measured exactly on the
+        canonical grid), so the final cap rarely has to scale a change down: scaling would undo
+        part of the cancellation of opposing content, and flip those bits.
+        """
         n = canon.shape[0]
         coefs = layout.block_coefs(canon)
         host = layout.chips_from_coefs(coefs)  # (N, chips)
-        mask = _mask(_activity(coefs))
+        activity = _activity(coefs)
+        mask = _mask(activity)
         weight = mask.repeat_interleave(len(BAND), dim=-1).reshape(n, -1)  # (N, chips)
+        heard = _detector_weight(activity).repeat_interleave(len(BAND), dim=-1).reshape(n, -1)
         target = layout.targets(self.key, payloads)
-        # Informed embedding: each group's correlation (per unit of masking weight) must reach a margin
-        # M; the content contributes h, so add max(M - h, BASE * M), spread over the group in
-        # proportion to the masking weight: content that opposes a bit is cancelled. M is the
-        # strength, lowered per frame only as far as the PSNR budget requires (busy texture).
-        weight_sum = layout.group_sums(weight).clamp(min=1e-6)
-        host_margin = layout.group_sums(host * target) / weight_sum  # (N, groups)
+        # Informed embedding: each group's correlation, as the detector weighs it (per unit of masking
+        # weight), must reach a margin M; the content contributes h, so add max(M - h, BASE * M),
+        # spread over the group in proportion to the masking weight: content that opposes a bit is
+        # cancelled. M is the strength, lowered per frame only as far as the PSNR budget requires.
+        weight_sum = layout.group_sums(weight * heard).clamp(min=1e-12)
+        host_margin = layout.group_sums(host * target * heard) / weight_sum  # (N, groups)
+        upsampled = frame_hw != layout.canon_hw
         # Bilinear upsampling then the detector's area averaging act on the canonical grid as the
         # separable filter [1/8, 3/4, 1/8] (any factor >= 2): pre-compensate its gain per band.
         gain = layout.band_gain if upsampled else torch.ones_like(layout.band_gain)
         cost = layout.group_sums((weight / gain).pow(2))  # energy per unit of correction, squared
-        budget = (self.max_rms * CANON_BUDGET) ** 2 * layout.canon_hw[0] * layout.canon_hw[1]
-        margin, served = _fit_margin(host_margin, cost, self.strength, budget)  # (N, 1), (N, groups)
-        correction = _correction(margin, host_margin) * served
-        change = correction[:, layout.group] * weight * target / gain
-        return layout.spatial_from_chips(change)
+        allowed = self.max_rms**2 * frame_hw[0] * frame_hw[1]  # the frame's energy budget
+        budget = torch.full((n, 1), (self.max_rms * CANON_BUDGET) ** 2 * layout.canon_hw[0] * layout.canon_hw[1],
+                            device=canon.device)
+        for attempt in range(3):
+            margin, served = _fit_margin(host_margin, cost, self.strength, budget)  # (N, 1), (N, groups)
+            correction = _correction(margin, host_margin) * served
+            wanted = correction[:, layout.group] * weight * target  # chips the detector should see
+            change = layout.spatial_from_chips(wanted / gain)
+            if upsampled:
+                # The per-band gain is the filter's response inside a block; across block edges it
+                # leaks, and a large cancellation leaks enough to flip bits. Correct the residual.
+                for _ in range(REFINE_STEPS):
+                    seen = layout.chips_from_coefs(layout.block_coefs(layout.smear(change, frame_hw)))
+                    change = change + layout.spatial_from_chips((wanted - seen) / gain)
+            if not upsampled:
+                break
+            energy = layout.upsampled_energy(change, frame_hw)[:, None]
+            over = energy > allowed * 1.0001
+            if not bool(over.any()):
+                break
+            # The canonical budget was a guess: correct it by the measured ratio, with 1 % to spare.
+            budget = torch.where(over, budget * allowed / energy * 0.99, budget)
+        return change
 
     # --- detection ------------------------------------------------------------------------------
     def _soft(self, layout: _Layout, canon: torch.Tensor, valid_blocks: torch.Tensor | None = None):
         """Per-frame normalised chip correlations -> (group sums (N, bits+1), frame scores (N, 256))."""
         coefs = layout.block_coefs(canon)
         chips = layout.chips_from_coefs(coefs)
-        activity = _activity(coefs)
-        block_w = _mask(activity) / (activity.pow(2) + NOISE_FLOOR**2)
+        block_w = _detector_weight(_activity(coefs))
         if valid_blocks is not None:
             block_w = block_w * valid_blocks.reshape(1, *block_w.shape[1:])
         corr = chips * layout.pn * block_w.repeat_interleave(len(BAND), dim=-1).reshape(chips.shape[0], -1)
@@ -474,8 +561,13 @@ class Watermarker:
         layout = self._layout(_canon_shape(h, w), frames.device)
         sums, frame_scores = self._soft(layout, self._canonical(frames, layout))
         soft = sums[:, PILOT_BITS:-1]
+        words = pl.decode_word(self.key, soft)
+        failed = [i for i, word in enumerate(words) if word is None]
+        if failed:  # the second reading, with confident outliers held back (see _saturate)
+            for i, word in zip(failed, pl.decode_word(self.key, _saturate(soft[failed]))):
+                words[i] = word
         out = []
-        for i, word in enumerate(pl.decode_word(self.key, soft)):
+        for i, word in enumerate(words):
             if word is None:
                 out.append(self.detect(frames[i]) if resync else Detection(payload=None, confidence=0.0))
                 continue
@@ -515,6 +607,12 @@ class Watermarker:
 
     def _decide(self, sums: np.ndarray, frame_scores: np.ndarray, resynchronised: bool = False) -> ClipDetection:
         soft = sums[:, PILOT_BITS:-1]  # (N, 306) coded-bit soft values
+        result = self._decide_soft(soft, frame_scores, resynchronised)
+        if not result.marked:
+            result = self._decide_soft(_saturate(soft), frame_scores, resynchronised)
+        return result
+
+    def _decide_soft(self, soft: np.ndarray, frame_scores: np.ndarray, resynchronised: bool) -> ClipDetection:
         n = soft.shape[0]
         candidates = [soft, soft.sum(0, keepdims=True)]
         if n > 2:
@@ -608,6 +706,18 @@ def _correction(margin: torch.Tensor, host_margin: torch.Tensor) -> torch.Tensor
     return torch.maximum(margin - host_margin, BASE * margin)
 
 
+def _saturate(soft: np.ndarray) -> np.ndarray:
+    """Each frame's soft values clipped at SATURATE times their median magnitude.
+
+    On busy texture the embedder cannot afford to flip the few coded bits the content opposes most
+    (see _fit_margin): they arrive wrong *and* confident, and outweigh many right ones in the
+    Viterbi metric. Clipped, they count as ordinary errors, which the code corrects. On clean
+    Gaussian-like values clipping loses a little, so it is the second reading, not the first.
+    """
+    limit = SATURATE * np.median(np.abs(soft), axis=1, keepdims=True)
+    return np.clip(soft, -limit, limit)
+
+
 def _frame_numbers(frame_scores: np.ndarray, members: np.ndarray) -> dict[int, int]:
     """Frame index per clip position for the frames of one segment word.
 
@@ -665,6 +775,11 @@ def _fit_margin(host_margin: torch.Tensor, cost: torch.Tensor, strength: float, 
 def _activity(coefs: torch.Tensor) -> torch.Tensor:
     """RMS of each block's AC coefficients, (N, Hb, Wb)."""
     return coefs.pow(2).sum((-1, -2)).sub(coefs[..., 0, 0].pow(2)).clamp(min=0).div(BLOCK * BLOCK - 1).sqrt()
+
+
+def _detector_weight(activity: torch.Tensor) -> torch.Tensor:
+    """How much the detector trusts a block's chips: masking / (host activity^2 + noise^2)."""
+    return _mask(activity) / (activity.pow(2) + NOISE_FLOOR**2)
 
 
 def _mask(activity: torch.Tensor) -> torch.Tensor:
