@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/pipeline.py                       # 720p25 and 1080p25, 2-s segments
     .venv/bin/python benchmarks/pipeline.py --sizes 1280x720 --segments 5 --device cuda
+    .venv/bin/python benchmarks/pipeline.py --sizes 1920x1080 --device cuda --streams 20   # the H100 target
 
 Runs the production code (`rendering.pipeline.SegmentProducer`: render → label → watermark →
 encode → AIGC → C2PA sign) on a synthetic face and speech-like audio, plus the store step (write
@@ -50,7 +51,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def bench_size(producer, prepared, *, width: int, height: int, fps: int, segment_seconds: float, segments: int,
-               store_dir: Path) -> dict:
+               store_dir: Path, after_warmup=None) -> dict:
     audio_seconds = segment_seconds * (segments + 1)
     stream = Stream(pk=1, width=width, height=height, fps=fps, segment_seconds=segment_seconds,
                     audio_seconds=audio_seconds, platform="douyin")
@@ -78,6 +79,8 @@ def bench_size(producer, prepared, *, width: int, height: int, fps: int, segment
         elapsed = time.perf_counter() - started
         previous = produced.manifest_id
         if sequence == 0:
+            if after_warmup:
+                after_warmup()
             continue  # warm-up: layouts, label overlays, codec start
         wall += elapsed
         media_seconds += produced.end_seconds - produced.start_seconds
@@ -96,6 +99,43 @@ def bench_size(producer, prepared, *, width: int, height: int, fps: int, segment
     }
 
 
+def _stream_process(index: int, args: argparse.Namespace, barrier, results) -> None:
+    """One of --streams concurrent streams: its own process, as a Celery worker process would be."""
+    torch.set_num_threads(args.threads or 1)
+    dev = resolve_device(args.device)
+    portrait = faces.normalise_portrait(synthetic_portrait(size=512, seed=3 + index))
+    prepared = pipeline.backend().prepare(portrait.image, portrait.geometry, device=dev)
+    width, height = parse_size(args.sizes.split(",")[0])
+    with tempfile.TemporaryDirectory(prefix="cf-bench-store-") as store:
+        # Every stream finishes its warm-up before any starts the measured segments.
+        result = bench_size(pipeline.SegmentProducer(dev=dev), prepared, width=width, height=height, fps=args.fps,
+                            segment_seconds=args.segment_seconds, segments=args.segments, store_dir=Path(store),
+                            after_warmup=barrier.wait)
+    results.put((index, result))
+
+
+def concurrent(args: argparse.Namespace) -> dict:
+    """Run --streams streams at once (first size only); each must keep up with real time."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # CUDA cannot be shared with forked children
+    barrier, results = ctx.Barrier(args.streams), ctx.Queue()
+    procs = [ctx.Process(target=_stream_process, args=(i, args, barrier, results)) for i in range(args.streams)]
+    for proc in procs:
+        proc.start()
+    rows = dict(results.get() for _ in procs)
+    for proc in procs:
+        proc.join()
+    factors = [rows[i]["real_time_factor"] for i in sorted(rows)]
+    return {
+        "size": rows[0]["size"], "streams": args.streams, "per_stream_real_time_factor": factors,
+        "min_real_time_factor": min(factors), "streams_keeping_up": sum(f >= 1 for f in factors),
+        "aggregate_frames_per_second": round(sum(f * args.fps for f in factors), 1),
+        "compliance_share_of_frame_budget_max": max(r["compliance_share_of_frame_budget"] for r in rows.values()),
+        "streams_detail": [rows[i] for i in sorted(rows)],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1280x720,1920x1080", help="comma-separated WxH")
@@ -104,8 +144,23 @@ def main() -> int:
     parser.add_argument("--segments", type=int, default=3, help="measured segments per size (after one warm-up)")
     parser.add_argument("--device", default=settings.RENDER_DEVICE, help="auto, cpu or cuda")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--streams", type=int, default=1,
+                        help="run this many streams at once, each in its own process (first size only); "
+                             "torch threads per process: --threads, else 1")
     args = parser.parse_args()
 
+    if args.streams > 1:
+        result = concurrent(args)
+        print(f"{args.streams} concurrent streams of {result['size']}@{args.fps} on {resolve_device(args.device)}: "
+              f"{result['streams_keeping_up']} keep up with real time; per-stream real-time factors "
+              f"{result['per_stream_real_time_factor']} (min {result['min_real_time_factor']:.2f}); "
+              f"{result['aggregate_frames_per_second']} frames/s in all")
+        out_dir = ROOT / "benchmarks" / "results"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out = out_dir / f"pipeline-{resolve_device(args.device).type}-x{args.streams}.json"
+        out.write_text(json.dumps({"cpu_count": os.cpu_count(), "platform": platform.platform(), **result}, indent=2))
+        print(f"wrote {out.relative_to(ROOT)}")
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)

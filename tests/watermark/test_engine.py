@@ -174,13 +174,25 @@ def test_opencv_and_torch_apply_the_same_change(height, width):
     assert (rms <= engine.MAX_RMS + 0.3).all()  # the cap, plus rounding
 
 
-def test_a_mark_written_by_the_torch_path_reads_on_the_opencv_path(monkeypatch, face_clip):
-    marker = engine.Watermarker()
+def _torch_pixel_path(monkeypatch):
     monkeypatch.setattr(engine, "_canonical_luma", engine._canonical_luma_torch)
     monkeypatch.setattr(engine, "_apply_change", engine._apply_change_torch)
+
+
+def test_a_mark_written_by_the_torch_path_reads_on_the_opencv_path(monkeypatch, face_clip):
+    marker = engine.Watermarker()
+    _torch_pixel_path(monkeypatch)
     marked = marker.embed_segment(face_clip[:2], stream_id=12, segment=34)
     monkeypatch.undo()
     assert marker.detect(marked[1]).payload == Payload(12, 34, 1)
+
+
+def test_a_mark_written_by_the_opencv_path_reads_on_the_torch_path(monkeypatch, face_clip):
+    marker = engine.Watermarker()
+    marked = marker.embed_segment(face_clip[:2], stream_id=56, segment=78)
+    _torch_pixel_path(monkeypatch)
+    assert marker.detect(marked[0]).payload == Payload(56, 78, 0)
+    assert marker.detect_clip(marked).frame_numbers == {0: 0, 1: 1}
 
 
 def test_busy_texture_reads_its_segment(marker):
