@@ -57,7 +57,7 @@ _LUMA = (0.299, 0.587, 0.114)
 # Masking: a chip's share of its group's margin (STRENGTH) is clamp(activity / ACTIVITY_REF, MASK_MIN,
 # MASK_MAX), where activity is the RMS of the block's AC DCT coefficients on the canonical grid.
 STRENGTH = 4.0
-ACTIVITY_REF = 3.0
+ACTIVITY_REF = 2.0
 MASK_MIN, MASK_MAX = 0.7, 2.0
 # RMS of a frame's luminance change, at most: 2.45 levels (plus rounding) is PSNR >= 40.3 dB.
 MAX_RMS = 2.45
