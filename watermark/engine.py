@@ -209,7 +209,7 @@ class _Layout:
         `frame_hw`: x' (Qy x Qx) with Q = U'U for each axis's upsampling matrix U, which is tridiagonal."""
         qy = _upsampling_gram(self.canon_hw[0], frame_hw[0], change.device)
         qx = _upsampling_gram(self.canon_hw[1], frame_hw[1], change.device)
-        return (change * _tridiagonal(_tridiagonal(change, *qy, dim=1), *qx, dim=2)).sum((1, 2))
+        return (change * _banded(_banded(change, *qy, dim=1), *qx, dim=2)).sum((1, 2))
 
     def pilot_template(self) -> torch.Tensor:
         """Spatial pattern of the pilot chips at unit amplitude, (Hc, Wc)."""
@@ -240,13 +240,13 @@ class _Layout:
 
 
 @functools.lru_cache(maxsize=16)
-def _upsampling_gram(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Diagonal and off-diagonal of U'U, U the (n_out, n_in) linear upsampling of one axis (half-pixel
-    centres, as F.interpolate(align_corners=False) and OpenCV's INTER_LINEAR define it)."""
+def _upsampling_gram(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Lower, main and upper diagonals of U'U, U the (n_out, n_in) linear upsampling of one axis
+    (half-pixel centres, as F.interpolate(align_corners=False) and OpenCV's INTER_LINEAR define it)."""
     rows = F.interpolate(torch.eye(n_in, dtype=torch.float64)[None], size=n_out, mode="linear",
                          align_corners=False)[0]  # row k: unit sample k upsampled
     gram = rows @ rows.T
-    return gram.diagonal().float().to(device), gram.diagonal(1).float().to(device)
+    return tuple(d.float().to(device) for d in (gram.diagonal(-1), gram.diagonal(), gram.diagonal(1)))
 
 
 @functools.lru_cache(maxsize=16)
@@ -255,8 +255,7 @@ def _round_trip(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tens
     back to n_in, on one axis (tridiagonal when n_out / n_in >= 2)."""
     up = F.interpolate(torch.eye(n_in, dtype=torch.float64)[None], size=n_out, mode="linear",
                        align_corners=False)[0]  # (n_in, n_out): row k is unit sample k upsampled
-    m = up @ _area_weights(n_in, n_out, torch.device("cpu")).double().T  # m[k, i]: sample k's share in i
-    m = m.T
+    m = _area_weights(n_in, n_out, torch.device("cpu")).double() @ up.T  # A U, (n_in, n_in)
     return tuple(d.float().to(device) for d in (m.diagonal(-1), m.diagonal(), m.diagonal(1)))
 
 
@@ -266,15 +265,6 @@ def _banded(x: torch.Tensor, lower: torch.Tensor, diag: torch.Tensor, upper: tor
     out = x * diag
     out[..., :-1] += x[..., 1:] * upper
     out[..., 1:] += x[..., :-1] * lower
-    return out.movedim(-1, dim)
-
-
-def _tridiagonal(x: torch.Tensor, diag: torch.Tensor, off: torch.Tensor, *, dim: int) -> torch.Tensor:
-    """Multiply x along `dim` by the symmetric tridiagonal matrix (diag, off)."""
-    x = x.movedim(dim, -1)
-    out = x * diag
-    out[..., :-1] += x[..., 1:] * off
-    out[..., 1:] += x[..., :-1] * off
     return out.movedim(-1, dim)
 
 
