@@ -160,6 +160,9 @@ WATERMARK_KEY = os.environ.get("WATERMARK_KEY", "")
 RENDER_BACKEND = os.environ.get("RENDER_BACKEND", "rendering.backends.portrait.PortraitAnimator")
 RENDER_WEIGHTS_DIR = os.environ.get("RENDER_WEIGHTS_DIR", "")
 RENDER_DEVICE = os.environ.get("RENDER_DEVICE", "auto")  # auto → CUDA when present, else CPU
+# CPU threads for torch and OpenCV in each render worker process; 0 keeps the libraries' default (all
+# cores). With `-c N` prefork children on one host, set it so N x threads is about the core count.
+RENDER_CPU_THREADS = int(os.environ.get("RENDER_CPU_THREADS", 0))
 SEGMENT_SECONDS = float(os.environ.get("SEGMENT_SECONDS", 2.0))
 # Stream audio uploaded by brands: checked by content with PyAV, decoded once to 16 kHz PCM.
 STREAM_AUDIO_MAX_UPLOAD_BYTES = int(os.environ.get("STREAM_AUDIO_MAX_UPLOAD_BYTES", 200 * 1024 * 1024))

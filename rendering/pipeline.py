@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import torch
 from django.conf import settings
@@ -48,6 +49,13 @@ PREPARED_CLONES_KEPT = 8
 
 def device() -> torch.device:
     return resolve_device(settings.RENDER_DEVICE)
+
+
+def limit_cpu_threads(threads: int) -> None:
+    """Cap torch's and OpenCV's thread pools in this process (0: leave them at all cores)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
 
 
 def backend():

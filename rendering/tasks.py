@@ -11,6 +11,8 @@ import logging
 import random
 
 from celery import shared_task
+from celery.signals import worker_process_init
+from django.conf import settings
 
 from . import pipeline, services
 from .models import Clone, Stream
@@ -19,6 +21,13 @@ logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 3
 TASK_OPTIONS = dict(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+
+
+@worker_process_init.connect
+def limit_cpu_threads(**_) -> None:
+    # Prefork children each render and encode on their own: N children with all-core thread pools
+    # each would oversubscribe the host.
+    pipeline.limit_cpu_threads(settings.RENDER_CPU_THREADS)
 
 
 def backoff(retries: int) -> float:

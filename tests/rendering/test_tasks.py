@@ -2,6 +2,7 @@
 import datetime as dt
 
 import pytest
+from celery.signals import worker_process_init
 from django.utils import timezone
 
 from config.celery import app
@@ -72,3 +73,21 @@ def test_the_watchdog_resends_only_streams_that_stopped_making_progress(ready_cl
     assert sorted(services.resume_stalled_streams(now=later, stall_seconds=600)) == [queued.pk, running.pk]
     assert sorted(sent) == [("render_segment", running.pk, 1), ("render_stream", queued.pk)]
     assert services.resume_stalled_streams(now=timezone.now(), stall_seconds=600) == []
+
+
+def test_each_worker_process_caps_its_cpu_threads_when_told(settings):
+    import cv2
+    import torch
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        settings.RENDER_CPU_THREADS = 1
+        worker_process_init.send(sender=None)
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (1, 1)
+        settings.RENDER_CPU_THREADS = 0  # the default leaves the libraries alone
+        torch.set_num_threads(before[0])
+        worker_process_init.send(sender=None)
+        assert torch.get_num_threads() == before[0]
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
