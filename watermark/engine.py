@@ -221,17 +221,19 @@ class _Layout:
     # --- chip signs for payloads -------------------------------------------------------------------
     def targets(self, key: bytes, payloads: Sequence[pl.Payload]) -> torch.Tensor:
         """(N, chips) ±1: the sign each chip should take for each payload (pn already applied)."""
-        words: dict[tuple[int, int], torch.Tensor] = {}
-        rows = []
-        for p in payloads:
-            ident = (int(p.stream_id), int(p.segment))
-            if ident not in words:
-                bits = np.concatenate([np.ones(PILOT_BITS, np.uint8), pl.segment_codeword(key, *ident)])
-                words[ident] = torch.from_numpy(bits.astype(np.float32) * 2 - 1).to(self.pn.device)
-            bit_signs = torch.cat([words[ident], torch.zeros(1, device=self.pn.device)])[self.group]
-            frame_signs = self.codebook[int(p.frame)][self.frame_pos]
-            rows.append(torch.where(self.is_frame_chip, frame_signs, bit_signs))
-        return torch.stack(rows) * self.pn
+        idents = [(int(p.stream_id), int(p.segment)) for p in payloads]
+        distinct = list(dict.fromkeys(idents))  # a batch is usually one segment: one codeword to make
+        words = np.stack([
+            # The last entry stands for the frame group, whose chips take the frame codeword below.
+            np.concatenate([np.ones(PILOT_BITS, np.uint8), pl.segment_codeword(key, *ident), [0]])
+            for ident in distinct
+        ]).astype(np.float32) * 2 - 1
+        words = torch.from_numpy(words).to(self.pn.device)
+        which = torch.tensor([distinct.index(i) for i in idents], device=self.pn.device)
+        frames = torch.tensor([int(p.frame) for p in payloads], device=self.pn.device)
+        bit_signs = words[which][:, self.group]  # (N, chips)
+        frame_signs = self.codebook[frames][:, self.frame_pos]
+        return torch.where(self.is_frame_chip, frame_signs, bit_signs) * self.pn
 
     def group_sums(self, values: torch.Tensor) -> torch.Tensor:
         """(N, chips) -> (N, bits + 1) sums per group (bits, then the frame-index group)."""
