@@ -42,6 +42,8 @@ from rendering.synthetic import speech_like_audio, synthetic_portrait  # noqa: E
 from watermark.engine import ALGORITHM_NAME  # noqa: E402
 from watermark.provenance import SoftwareAgent  # noqa: E402
 
+from benchmarks.concurrency import run_streams  # noqa: E402
+
 COMPLIANCE_STAGES = ("label", "watermark", "aigc", "sign")
 
 
@@ -116,16 +118,7 @@ def _stream_process(index: int, args: argparse.Namespace, barrier, results) -> N
 
 def concurrent(args: argparse.Namespace) -> dict:
     """Run --streams streams at once (first size only); each must keep up with real time."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")  # CUDA cannot be shared with forked children
-    barrier, results = ctx.Barrier(args.streams), ctx.Queue()
-    procs = [ctx.Process(target=_stream_process, args=(i, args, barrier, results)) for i in range(args.streams)]
-    for proc in procs:
-        proc.start()
-    rows = dict(results.get() for _ in procs)
-    for proc in procs:
-        proc.join()
+    rows = run_streams(_stream_process, args, args.streams)
     factors = [rows[i]["real_time_factor"] for i in sorted(rows)]
     return {
         "size": rows[0]["size"], "streams": args.streams, "per_stream_real_time_factor": factors,
