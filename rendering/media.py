@@ -393,8 +393,10 @@ def encode_mp4(
     return buffer.getvalue()
 
 
-def concat_mp4(segments: list[bytes], *, audio_bitrate: int = 96_000) -> bytes:
-    """Join MP4 segments from `encode_mp4` into one MP4 (the full recording).
+def concat_mp4(segments, *, out: str | os.PathLike | None = None, audio_bitrate: int = 96_000) -> bytes | None:
+    """Join MP4 segments from `encode_mp4` (bytes, paths or files) into one MP4 (the full recording):
+    its bytes, or None once written to the path `out` (hours of video: give paths both ways, and
+    no more than one segment is in memory at a time).
 
     The H.264 video is copied packet by packet (every segment starts with a keyframe); the audio
     is decoded and encoded once more as one continuous AAC track, so there is no priming gap or
@@ -402,7 +404,7 @@ def concat_mp4(segments: list[bytes], *, audio_bitrate: int = 96_000) -> bytes:
     """
     if not segments:
         raise ValueError("There are no segments to join.")
-    buffer = io.BytesIO()
+    buffer = io.BytesIO() if out is None else os.fspath(out)
     with av.open(buffer, mode="w", format="mp4") as out:
         out_video = None
         aac = None
@@ -450,4 +452,4 @@ def concat_mp4(segments: list[bytes], *, audio_bitrate: int = 96_000) -> bytes:
             aac.write(np.pad(audio[:samples], (0, max(0, samples - audio.size))))
             video_offset += duration
         aac.close()
-    return buffer.getvalue()
+    return buffer.getvalue() if isinstance(buffer, io.BytesIO) else None

@@ -51,14 +51,24 @@ def recording_name(stream_id: int) -> str:
 
 def write_file_atomically(name: str, data: bytes) -> str:
     """Write `data` under `name` so that readers see the old file or the new one, never a part."""
-    path = default_storage.path(name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    tmp = temporary_path(name)
     with open(tmp, "wb") as fh:
         fh.write(data)
-        fh.flush()
+    return publish_file(tmp, name)
+
+
+def temporary_path(name: str) -> str:
+    """A fresh path beside where `name` will live, to build a large file in before `publish_file`."""
+    path = default_storage.path(name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return f"{path}.{uuid.uuid4().hex}.tmp"
+
+
+def publish_file(tmp: str, name: str) -> str:
+    """Move the finished file at `tmp` (from temporary_path) to `name` atomically, once it is on disk."""
+    with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    os.replace(tmp, default_storage.path(name))
     return name
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -241,6 +242,14 @@ def run_segment(stream_id: int, sequence: int) -> str:
 
 
 # --- The full recording ----------------------------------------------------------------------------
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def finalize_recording(stream_id: int) -> str:
     """Join an ended stream's segments into one MP4, signed with the segments as ingredients."""
     from watermark.provenance import RecordingInfo
@@ -254,20 +263,25 @@ def finalize_recording(stream_id: int) -> str:
     segments = list(stream.segments.order_by("sequence"))
     if not segments:
         return "no_segments"
-    parts = []
-    for segment in segments:
-        with segment.file.open("rb") as fh:
-            parts.append(fh.read())
-    joined = media.concat_mp4(parts)
+    # Files all the way: a recording of hours is gigabytes, and one segment at a time is read.
+    parts = [default_storage.path(segment.file.name) for segment in segments]
+    name = outputs.recording_name(stream.pk)
+    joined, signed = outputs.temporary_path(name), outputs.temporary_path(name)
     label = provenance.aigc_label(produce_id=provenance.produce_id(stream_id=stream.pk))
-    joined = write_mp4_aigc(joined, label)
     # One block per segment (its frame 0 payload; frame i carries frame=i): hours of frames stay a short list.
     blocks = [SoftBindingBlock(start_seconds=s.start_seconds, end_seconds=s.end_seconds, payload_hex=s.watermark_payload)
               for s in segments]
     info = RecordingInfo(**content_info(stream), aigc=label, soft_bindings=tuple(blocks), stream_id=stream.pk,
                          segment_manifest_ids=tuple(s.manifest_id for s in segments))
-    signed = provenance.get_signer().sign_recording(joined, info, parts)
-    name = outputs.write_file_atomically(outputs.recording_name(stream.pk), signed.data)
-    services.attach_recording(stream_id=stream.pk, name=name, sha256=hashlib.sha256(signed.data).hexdigest(),
-                              manifest_id=signed.manifest_id, ingredients=len(parts))
+    try:
+        media.concat_mp4(parts, out=joined)
+        manifest_id = provenance.get_signer().sign_recording(joined, signed, info, parts)  # labels it first
+        digest = _sha256_file(signed)
+        outputs.publish_file(signed, name)
+    finally:
+        for leftover in (joined, signed):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+    services.attach_recording(stream_id=stream.pk, name=name, sha256=digest, manifest_id=manifest_id,
+                              ingredients=len(parts))
     return "signed"

@@ -10,6 +10,7 @@ it afterwards invalidates the manifest.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from dataclasses import asdict, dataclass, fields
@@ -247,6 +248,57 @@ def read_mp4_aigc(data: bytes) -> AigcLabel | None:
     except (struct.error, UnicodeDecodeError) as exc:
         raise AigcError("mp4_malformed", f"Cannot parse the MP4 metadata: {exc}") from exc
     return None
+
+
+def _file_moov(path) -> tuple[int, int, int]:
+    """(moov start, moov end, file size) of the MP4 file at `path`, from its top-level box headers."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        offset = 0
+        while offset + 8 <= size:
+            fh.seek(offset)
+            head = fh.read(16)
+            box_size, kind = struct.unpack_from(">I4s", head)
+            if box_size == 1 and len(head) == 16:
+                box_size = struct.unpack_from(">Q", head, 8)[0]
+            elif box_size == 0:
+                box_size = size - offset
+            if box_size < 8 or offset + box_size > size:
+                raise AigcError("mp4_malformed", f"Box {kind!r} at {offset} overruns the file.")
+            if kind == b"moov":
+                return offset, offset + box_size, size
+            offset += box_size
+    raise AigcError("mp4_no_moov", "Not a complete MP4 (no moov box); write the label after encoding.")
+
+
+def read_mp4_aigc_file(path) -> AigcLabel | None:
+    """read_mp4_aigc for the MP4 file at `path`, reading only its moov box."""
+    start, end, _ = _file_moov(path)
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        return read_mp4_aigc(fh.read(end - start))
+
+
+def write_mp4_aigc_file(path, label: AigcLabel) -> None:
+    """write_mp4_aigc on the MP4 file at `path`, in place.
+
+    When the moov is the file's last box (as FFmpeg writes MP4 by default) only the moov is read
+    and rewritten: no chunk offset moves, and a recording of hours never sits in memory. Any other
+    layout is rewritten whole.
+    """
+    start, end, size = _file_moov(path)
+    with open(path, "r+b") as fh:
+        if end != size:
+            labelled = write_mp4_aigc(fh.read(), label)
+            fh.seek(0)
+        else:
+            fh.seek(start)
+            labelled = write_mp4_aigc(fh.read(end - start), label)  # a lone moov: nothing after it to shift
+            fh.seek(start)
+        fh.write(labelled)
+        fh.truncate()
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 # --- Images (XMP) ------------------------------------------------------------------------------

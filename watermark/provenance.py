@@ -12,14 +12,19 @@ accepts that label in an ordinary manifest, so we use it as is.
 from __future__ import annotations
 
 import io
+import os
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
 import c2pa
 
-from .aigc import AigcError, AigcLabel, read_image_aigc, read_mp4_aigc, write_image_aigc, write_mp4_aigc
+from .aigc import (
+    AigcError, AigcLabel, read_image_aigc, read_mp4_aigc, read_mp4_aigc_file, write_image_aigc, write_mp4_aigc,
+    write_mp4_aigc_file,
+)
 from .credentials import Credentials, CredentialError, check_signing_chain
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
@@ -203,6 +208,14 @@ class ProvenanceSigner:
         self._lock = threading.Lock()
 
     def _sign(self, manifest: dict, mime: str, data: bytes, ingredients=()) -> Signed:
+        out = io.BytesIO()
+        manifest_id = self._sign_streams(manifest, mime, io.BytesIO(data), out, ingredients)
+        return Signed(data=out.getvalue(), manifest_id=manifest_id)
+
+    def _sign_streams(self, manifest: dict, mime: str, source, dest, ingredients=()) -> str:
+        """Sign `source` into `dest` (binary streams); ingredients are (json, mime, bytes or path).
+        Each ingredient is read when added and closed at once: hours of segments never sit open or
+        in memory together."""
         manifest_id = f"urn:c2pa:{uuid.uuid4()}"
         manifest = {
             "claim_generator_info": [{"name": GENERATOR_NAME, "version": _generator_version()}],
@@ -210,17 +223,17 @@ class ProvenanceSigner:
             "format": mime,
             **manifest,
         }
-        out = io.BytesIO()
         try:
             with self._lock:
                 builder = c2pa.Builder(manifest, context=self._context)
                 for ingredient, ingredient_mime, ingredient_data in ingredients:
-                    builder.add_ingredient(ingredient, ingredient_mime, io.BytesIO(ingredient_data))
-                builder.sign(self._signer, mime, io.BytesIO(data), out)
+                    with _readable(ingredient_data) as stream:
+                        builder.add_ingredient(ingredient, ingredient_mime, stream)
+                builder.sign(self._signer, mime, source, dest)
         except c2pa.C2paError as exc:
             hint = " Check that the timestamp authority is reachable." if self.tsa_url else ""
             raise ProvenanceError("c2pa_sign_failed", f"C2PA signing of a {mime} failed: {exc}.{hint}") from exc
-        return Signed(data=out.getvalue(), manifest_id=manifest_id)
+        return manifest_id
 
     def sign_segment(self, mp4: bytes, info: SegmentInfo) -> Signed:
         """Embed a manifest in one complete MP4 segment (watermarked and labelled already)."""
@@ -240,9 +253,19 @@ class ProvenanceSigner:
         }
         return self._sign(manifest, "video/mp4", mp4)
 
-    def sign_recording(self, mp4: bytes, info: RecordingInfo, ingredients: list[bytes]) -> Signed:
-        """Sign a stream's whole recording with its signed segments as `componentOf` ingredients."""
-        mp4 = _with_mp4_label(mp4, info.aigc)
+    def sign_recording(self, source: str | os.PathLike, dest: str | os.PathLike, info: RecordingInfo,
+                       ingredients: Sequence[bytes | str | os.PathLike]) -> str:
+        """Sign a stream's whole recording, the MP4 file at `source`, into the file `dest`, with its
+        signed segments (bytes or paths) as `componentOf` ingredients; returns the manifest id.
+
+        Files, not bytes: a recording of hours is gigabytes. `source` gets the implicit label in
+        place first unless it carries it already.
+        """
+        try:
+            if read_mp4_aigc_file(source) != info.aigc:
+                write_mp4_aigc_file(source, info.aigc)
+        except AigcError as exc:
+            raise ProvenanceError(exc.code, f"Cannot label the MP4: {exc}") from exc
         parts = []
         placed = []
         for index, segment in enumerate(ingredients):
@@ -264,7 +287,8 @@ class ProvenanceSigner:
                 _training_mining(),
             ],
         }
-        return self._sign(manifest, "video/mp4", mp4, parts)
+        with open(source, "rb") as src, open(dest, "w+b") as out:
+            return self._sign_streams(manifest, "video/mp4", src, out, parts)
 
     def sign_still(self, image: bytes, mime: str, info: StillInfo, parent_segment: bytes) -> Signed:
         """Sign one exported frame (JPEG or PNG) with its signed segment as the parent ingredient."""
@@ -294,6 +318,11 @@ class ProvenanceSigner:
         parent = ({"title": f"stream-{info.stream_id}-segment-{info.sequence:06d}.mp4", "relationship": "parentOf",
                    "label": "parent-segment"}, "video/mp4", parent_segment)
         return self._sign(manifest, mime, image, [parent])
+
+
+def _readable(data):
+    """A binary stream over bytes or the file at a path, for `with`."""
+    return io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else open(data, "rb")
 
 
 def _with_mp4_label(mp4: bytes, label: AigcLabel) -> bytes:

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from watermark.aigc import AigcError, AigcLabel, read_image_aigc, read_mp4_aigc, write_image_aigc, write_mp4_aigc
+from watermark.aigc import (
+    AigcError, AigcLabel, read_image_aigc, read_mp4_aigc, read_mp4_aigc_file, write_image_aigc, write_mp4_aigc,
+    write_mp4_aigc_file,
+)
 
 from .conftest import decode_mp4, encode_image, encode_mp4, synthetic_frames
 
@@ -24,6 +27,21 @@ def test_mp4_round_trip_keeps_every_frame(tmp_path, size, faststart):
     assert read_mp4_aigc(labelled) == LABEL
     # Moving moov (faststart) shifts the samples: the chunk offsets must follow.
     np.testing.assert_array_equal(decode_mp4(labelled), decode_mp4(original))
+
+
+@pytest.mark.parametrize("faststart", [False, True])
+def test_mp4_file_is_labelled_in_place_like_the_bytes(tmp_path, faststart):
+    # Recordings are files of hours: with moov last only the moov is rewritten, otherwise the whole file.
+    original = encode_mp4(synthetic_frames(64, 64, 4), faststart_path=tmp_path / "f.mp4" if faststart else None)
+    path = tmp_path / "recording.mp4"
+    path.write_bytes(original)
+    assert read_mp4_aigc_file(path) is None
+    write_mp4_aigc_file(path, LABEL)
+    assert path.read_bytes() == write_mp4_aigc(original, LABEL)
+    assert read_mp4_aigc_file(path) == LABEL
+    (tmp_path / "torn.mp4").write_bytes(original[:100])
+    with pytest.raises(AigcError):
+        write_mp4_aigc_file(tmp_path / "torn.mp4", LABEL)
 
 
 def test_ffmpeg_reads_our_mp4_key_and_rewriting_replaces_it():

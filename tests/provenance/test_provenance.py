@@ -117,15 +117,20 @@ def test_still_has_its_own_manifest_with_the_segment_as_parent(signer, segments,
     assert b"c2pa.thumbnail" not in signed.data  # thumbnails are off for frames
 
 
-def test_recording_lists_its_segments_as_components(signer, segments, dev):
-    recording = encode_mp4(synthetic_frames(64, 64, 10))
+def test_recording_lists_its_segments_as_components(signer, segments, dev, tmp_path):
+    source, dest = tmp_path / "joined.mp4", tmp_path / "signed.mp4"
+    source.write_bytes(encode_mp4(synthetic_frames(64, 64, 10)))
+    # Files both ways (a recording of hours is gigabytes); ingredients as paths or bytes.
+    (tmp_path / "segment-0.mp4").write_bytes(segments[0].data)
+    ingredients = [tmp_path / "segment-0.mp4", *(s.data for s in segments[1:])]
     info = RecordingInfo(**content(), stream_id=3, segment_manifest_ids=tuple(s.manifest_id for s in segments))
-    signed = signer.sign_recording(recording, info, [s.data for s in segments])
-    report = verify_file(signed.data, trust_anchors_pem=dev.ca_cert_pem, check_media=False)
-    assert report.status == "trusted"
+    manifest_id = signer.sign_recording(source, dest, info, ingredients)
+    report = verify_file(dest.read_bytes(), trust_anchors_pem=dev.ca_cert_pem, check_media=False)
+    assert report.status == "trusted" and report.manifest["manifest_id"] == manifest_id
     assert [(i["relationship"], i["active_manifest"]) for i in report.manifest["ingredients"]] == [
         ("componentOf", s.manifest_id) for s in segments]
     assert report.manifest["license"]["segment_manifest_ids"] == [s.manifest_id for s in segments]
+    assert read_mp4_aigc(dest.read_bytes()) == info.aigc  # labelled in place before signing
 
 
 def test_garbage_fails_to_sign_with_a_stable_code(signer, segments):

@@ -188,6 +188,18 @@ def test_concat_mp4_joins_segments_into_one_recording():
         assert abs(dominant_frequency(part) - 220 * (k + 1)) < 15
 
 
+def test_concat_mp4_reads_paths_and_writes_a_file(tmp_path):
+    segments = [media.encode_mp4(moving_frames(10), tone(0.4), fps=FPS) for _ in range(2)]
+    paths = []
+    for k, data in enumerate(segments):
+        paths.append(tmp_path / f"segment-{k}.mp4")
+        paths[-1].write_bytes(data)
+    out = tmp_path / "recording.mp4"
+    assert media.concat_mp4(paths, out=out) is None
+    assert out.read_bytes() == media.concat_mp4(segments)
+    assert media.probe(str(out)).frame_count == 20
+
+
 def test_concat_mp4_refuses_mismatched_or_missing_segments():
     with pytest.raises(ValueError, match="no segments"):
         media.concat_mp4([])
