@@ -135,6 +135,9 @@ LOGIN_REDIRECT_URL = "/"
 LEDGER_SIGNING_KEY_PATH = Path(
     os.environ.get("LEDGER_SIGNING_KEY_PATH", DATA_DIR / "keys" / "ledger-ed25519.pem")
 )
+# Pages that show the ledger's state verify the whole chain at most this often (per cache), and
+# only the new events in between; `manage.py verify_ledger` always verifies everything.
+LEDGER_FULL_CHECK_SECONDS = int(os.environ.get("LEDGER_FULL_CHECK_SECONDS", 3600))
 # Upload limits for likeness reference media (validated by content, not by name).
 LIKENESS_MAX_UPLOAD_BYTES = int(os.environ.get("LIKENESS_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
 LIKENESS_MAX_IMAGE_PIXELS = int(os.environ.get("LIKENESS_MAX_IMAGE_PIXELS", 40_000_000))

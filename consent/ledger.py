@@ -19,6 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
@@ -200,6 +201,38 @@ def verify_chain(queryset=None) -> ChainReport:
     events = (queryset if queryset is not None else AuditEvent.objects.all()).order_by("sequence")
     return ledger_verify.verify_events((exported_event(e) for e in events.iterator(chunk_size=2000)),
                                        known_public_keys())
+
+
+CHECKPOINT_CACHE_KEY = "consent.ledger.checkpoint"
+
+
+def chain_status(now: dt.datetime | None = None) -> ChainReport:
+    """The chain's state for pages that show it on every load, without re-reading years of events.
+
+    The whole chain is verified at most every LEDGER_FULL_CHECK_SECONDS (per cache); in between,
+    only the events appended since the last verified one, after checking that this event still
+    carries the hash it was verified with. `verify_ledger` and the API's verify action always
+    recompute everything; on PostgreSQL a trigger refuses to change recorded events at all.
+    """
+    now = now or timezone.now()
+    point = cache.get(CHECKPOINT_CACHE_KEY)
+    fresh = point and (now - point["full_at"]).total_seconds() < settings.LEDGER_FULL_CHECK_SECONDS
+    if fresh and AuditEvent.objects.filter(sequence=point["sequence"], hash=point["hash"]).exists():
+        newer = AuditEvent.objects.filter(sequence__gt=point["sequence"]).order_by("sequence")
+        tail = ledger_verify.verify_events((exported_event(e) for e in newer.iterator(chunk_size=2000)),
+                                           known_public_keys(), after_sequence=point["sequence"],
+                                           after_hash=point["hash"])
+        report = ChainReport(tail.ok, point["count"] + tail.checked, tail.head_hash, tail.bad_sequence,
+                             tail.bad_event, tail.problem)
+        full_at = point["full_at"]
+    else:
+        report, full_at = verify_chain(), now
+    if report.ok:
+        cache.set(CHECKPOINT_CACHE_KEY, {"sequence": report.checked, "hash": report.head_hash,
+                                         "count": report.checked, "full_at": full_at}, None)
+    else:
+        cache.delete(CHECKPOINT_CACHE_KEY)
+    return report
 
 
 def export_bundle(path: str | Path) -> dict:

@@ -62,10 +62,15 @@ class ChainReport:
         return f"BROKEN at event #{self.bad_sequence} ({self.bad_event}): {self.problem}"
 
 
-def verify_events(events: Iterable[Mapping], public_keys: Mapping[str, Ed25519PublicKey]) -> ChainReport:
-    """Check sequence numbers, hash links, recomputed hashes and signatures; stop at the first bad event."""
-    expected_sequence = 1
-    prev_hash = GENESIS_HASH
+def verify_events(events: Iterable[Mapping], public_keys: Mapping[str, Ed25519PublicKey], *,
+                  after_sequence: int = 0, after_hash: str = GENESIS_HASH) -> ChainReport:
+    """Check sequence numbers, hash links, recomputed hashes and signatures; stop at the first bad event.
+
+    `events` continue the chain after event `after_sequence`, whose hash is `after_hash` (by
+    default they start it); `checked` counts the events of this call.
+    """
+    expected_sequence = after_sequence + 1
+    prev_hash = after_hash
     checked = 0
     for event in events:
         label = f"{event.get('action', '?')} {event.get('object_type', '?')}:{event.get('object_id', '?')}"

@@ -26,7 +26,7 @@ def home(request):
     return render(request, "portal/legal/home.html", {
         "queue": consent_selectors.licenses_awaiting_countersignature(),
         "live": licenses.filter(status__in=["active", "suspended", "countersigned"]),
-        "chain": ledger.verify_chain(),
+        "chain": ledger.chain_status(),
     })
 
 
@@ -65,7 +65,7 @@ def ledger_timeline(request):
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "portal/legal/ledger.html", {
-        "form": form, "page": page, "query": query.urlencode(), "chain": ledger.verify_chain(),
+        "form": form, "page": page, "query": query.urlencode(), "chain": ledger.chain_status(),
     })
 
 

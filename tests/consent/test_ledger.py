@@ -1,4 +1,5 @@
 """The audit ledger: chained, signed, append-only; tampering is found, bundles verify offline."""
+import datetime as dt
 import json
 import os
 import stat
@@ -228,3 +229,54 @@ def test_numbers_the_database_rewrites_still_verify():
         ledger.record_event(action="test.number", object_type="t", object_id=1, after={"x": value, "l": [value]})
 
     assert ledger.verify_chain().ok
+
+
+@pytest.fixture
+def fresh_checkpoint():
+    from django.core.cache import cache
+
+    cache.delete(ledger.CHECKPOINT_CACHE_KEY)
+    yield
+    cache.delete(ledger.CHECKPOINT_CACHE_KEY)
+
+
+def test_chain_status_reads_only_the_events_since_its_last_check(fresh_checkpoint, monkeypatch):
+    append(3)
+    assert ledger.chain_status().checked == 3
+    append(2)
+    read = []
+    real = ledger.exported_event
+    monkeypatch.setattr(ledger, "exported_event", lambda event: read.append(event.sequence) or real(event))
+
+    report = ledger.chain_status()
+
+    assert report.ok and report.checked == 5 and report.head_hash == AuditEvent.objects.get(sequence=5).hash
+    assert read == [4, 5]
+
+
+def test_chain_status_finds_a_new_event_that_was_altered(fresh_checkpoint):
+    append(3)
+    ledger.chain_status()
+    append(2)
+    raw_sql("UPDATE consent_auditevent SET after = %s WHERE sequence = 5", [json.dumps({"n": 99})])
+
+    report = ledger.chain_status()
+
+    assert not report.ok and report.bad_sequence == 5
+
+
+def test_chain_status_rechecks_everything_when_the_checkpoint_changed_or_is_old(fresh_checkpoint, settings):
+    from django.utils import timezone
+
+    append(4)
+    start = timezone.now()
+    ledger.chain_status(now=start)
+    raw_sql("UPDATE consent_auditevent SET after = %s WHERE sequence = 2", [json.dumps({"n": 99})])
+    later = start + dt.timedelta(seconds=settings.LEDGER_FULL_CHECK_SECONDS + 1)
+    assert ledger.chain_status(now=later).bad_sequence == 2  # the hourly full check finds an old edit
+
+    # Repaired, it reads intact again: a broken chain leaves no checkpoint, so that was a full check.
+    raw_sql("UPDATE consent_auditevent SET after = %s WHERE sequence = 2", [json.dumps({"n": 1, "text": "同意 ✓"})])
+    assert ledger.chain_status(now=later).ok
+    raw_sql("UPDATE consent_auditevent SET hash = %s WHERE sequence = 4", ["0" * 64])
+    assert ledger.chain_status(now=later).bad_sequence == 4  # the checkpoint event itself: at once
