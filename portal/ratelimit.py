@@ -1,7 +1,7 @@
 """Login rate limiting: a cache-based counter of failed attempts per (username, IP) and per IP.
 
-Kept in Django's cache so that every web process shares it once the cache is shared (Redis or
-Memcached in production; the default local-memory cache limits each process on its own).
+Kept in Django's cache so that every web process shares it once the cache is shared (`CACHE_URL=redis://…`;
+the default local-memory cache limits each process on its own).
 """
 from __future__ import annotations
 
