@@ -6,7 +6,6 @@ is 10 frames and the suite stays fast.
 from __future__ import annotations
 
 import io
-import sqlite3
 from urllib.parse import quote
 
 import pytest
@@ -69,31 +68,11 @@ def ready_clone(licensed):
 
 
 @pytest.fixture
-def worker_db(transactional_db, tmp_path):
-    """A database that a worker thread can share with the test.
-
-    pytest-django's SQLite test database lives in memory with a shared cache, where concurrent
-    connections fail at once with "table is locked" instead of waiting. For tests with a worker,
-    copy it (migrated and empty) to a file, which has real locking; PostgreSQL needs nothing.
-    """
-    conn = connections["default"]
-    if conn.vendor != "sqlite" or not conn.is_in_memory_db():
-        yield
-        return
-    conn.ensure_connection()
-    path = tmp_path / "worker-db.sqlite3"
-    target = sqlite3.connect(path)
-    conn.connection.backup(target)
-    target.close()
-    memory_connection, memory_name = conn.connection, conn.settings_dict["NAME"]
-    conn.connection = None  # keep the in-memory database alive, but use the file from now on
-    conn.settings_dict["NAME"] = str(path)
-    try:
-        yield
-    finally:
-        conn.close()
-        conn.settings_dict["NAME"] = memory_name
-        conn.connection = memory_connection
+def worker_db(transactional_db):
+    """A database a worker thread shares with the test: transactional, so the worker sees what the
+    test committed. On SQLite the test database is a file (config/settings.py), so the threads'
+    connections wait for each other's locks instead of failing."""
+    yield
 
 
 @pytest.fixture
