@@ -428,16 +428,21 @@ class Watermarker:
         for p in payloads:
             if not isinstance(p, pl.Payload):
                 raise ValueError(f"payloads must be watermark.payload.Payload, got {type(p).__name__}")
-        if out is None:
-            out = torch.empty_like(frames)
-        elif out.shape != frames.shape or out.dtype != frames.dtype or out.device != frames.device:
+        if out is not None and (out.shape != frames.shape or out.dtype != frames.dtype or out.device != frames.device):
             raise ValueError(f"out must match frames ({tuple(frames.shape)} {frames.dtype} on {frames.device}), got "
                              f"{tuple(out.shape)} {out.dtype} on {out.device}; or leave it out")
+        # The per-pixel kernels work on C-ordered frames: a strided view (NCHW permuted, say) is copied
+        # once, and a strided `out` is filled from a C-ordered buffer.
+        frames = frames.contiguous()
+        marked = out if out is not None and out.is_contiguous() else torch.empty(
+            frames.shape, dtype=frames.dtype, device=frames.device)
         step = self._chunk(frames.device)
         for start in range(0, frames.shape[0], step):
             stop = start + step
-            self._embed_batch(frames[start:stop], payloads[start:stop], out[start:stop])
-        return out
+            self._embed_batch(frames[start:stop], payloads[start:stop], marked[start:stop])
+        if out is not None and marked is not out:
+            return out.copy_(marked)
+        return marked
 
     def embed_segment(self, frames: torch.Tensor, *, stream_id: int, segment: int,
                       out: torch.Tensor | None = None) -> torch.Tensor:

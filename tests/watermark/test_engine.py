@@ -142,6 +142,16 @@ def test_marking_in_place_gives_the_same_frames(marker, face_clip):
         marker.embed_segment(face_clip, stream_id=3, segment=4, out=torch.empty(1, 360, 640, 3, dtype=torch.uint8))
 
 
+def test_strided_frames_and_out_are_marked_like_contiguous_ones(marker, face_clip):
+    # Frames that arrive as an NHWC view of an NCHW tensor (no copy made by the caller).
+    view = face_clip[:2].permute(0, 3, 1, 2).contiguous().permute(0, 2, 3, 1)
+    assert not view.is_contiguous()
+    expected = marker.embed_segment(face_clip[:2], stream_id=5, segment=6)
+    assert torch.equal(marker.embed_segment(view, stream_id=5, segment=6), expected)
+    assert marker.embed_segment(view, stream_id=5, segment=6, out=view) is view
+    assert torch.equal(view, expected)
+
+
 # A CPU marks and reads frames with OpenCV kernels, a GPU with torch ops: the two must compute the same
 # canonical grid and the same change, so a mark written on one is read on the other. The torch
 # functions run on CPU tensors here, as they would on CUDA ones.
