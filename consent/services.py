@@ -640,10 +640,7 @@ def countersign_license(*, license, actor, request_meta=None) -> License:
     _authorise(license, "countersign", actor)
     now = timezone.now()
     _require_grant_usable(license.grant, now)
-    if license.ends_at <= now:
-        raise IllegalTransition(f"License #{license.pk} ended on {license.ends_at.isoformat()}; it can no longer be "
-                                f"countersigned. Decline it.", code="license_ended", from_status=license.status,
-                                action="countersign")
+    _require_not_ended(license, now, "countersign", "; it can no longer be countersigned. Decline it.")
     license = _apply(license, "countersign", actor, request_meta=request_meta,
                      changes={"countersigned_by": actor, "countersigned_at": now})
     if license.starts_at <= now:
@@ -660,11 +657,15 @@ def activate_license(*, license, actor=None, request_meta=None) -> License:
         raise IllegalTransition(f"License #{license.pk} starts at {license.starts_at.isoformat()}; it is "
                                 f"activated then.", code="license_not_started", from_status=license.status,
                                 action="activate")
-    if license.ends_at <= now:
-        raise IllegalTransition(f"License #{license.pk} ended on {license.ends_at.isoformat()}.",
-                                code="license_ended", from_status=license.status, action="activate")
+    _require_not_ended(license, now, "activate")
     _require_grant_usable(license.grant, now)
     return _apply(license, "activate", actor, request_meta=request_meta, now=now)
+
+
+def _require_not_ended(license, now, action: str, what_now: str = ".") -> None:
+    if license.ends_at <= now:
+        raise IllegalTransition(f"License #{license.pk} ended on {license.ends_at.isoformat()}{what_now}",
+                                code="license_ended", from_status=license.status, action=action)
 
 
 def _require_reason(reason, message: str) -> None:
@@ -685,9 +686,7 @@ def reinstate_license(*, license, actor, request_meta=None) -> License:
     license = _locked(license)
     _authorise(license, "reinstate", actor)
     now = timezone.now()
-    if license.ends_at <= now:
-        raise IllegalTransition(f"License #{license.pk} ended on {license.ends_at.isoformat()}; it cannot be "
-                                f"reinstated.", code="license_ended", from_status=license.status, action="reinstate")
+    _require_not_ended(license, now, "reinstate", "; it cannot be reinstated.")
     _require_grant_usable(license.grant, now)
     return _apply(license, "reinstate", actor, request_meta=request_meta, now=now)
 

@@ -8,6 +8,18 @@ def _media_in_tmp(settings, tmp_path):
 
 
 @pytest.fixture(scope="session")
+def _keys_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("keys")
+
+
+@pytest.fixture(autouse=True)
+def _keys_in_tmp(settings, _keys_dir):
+    # Ledger and C2PA keys made by tests never land in the data folder (made once per run: slow-ish).
+    settings.LEDGER_SIGNING_KEY_PATH = _keys_dir / "ledger-ed25519.pem"
+    settings.PROVENANCE_DIR = _keys_dir / "provenance"
+
+
+@pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """On PostgreSQL, let the test database be flushed between transactional tests.
 

@@ -241,12 +241,16 @@ class _Layout:
         return out.index_add_(1, self.group, values)
 
 
+def _linear_upsampling(n_in: int, n_out: int) -> torch.Tensor:
+    """(n_in, n_out) float64: row k is unit sample k upsampled (half-pixel centres, as
+    F.interpolate(align_corners=False) and OpenCV's INTER_LINEAR define it); U' for one axis."""
+    return F.interpolate(torch.eye(n_in, dtype=torch.float64)[None], size=n_out, mode="linear", align_corners=False)[0]
+
+
 @functools.lru_cache(maxsize=16)
 def _upsampling_gram(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Lower, main and upper diagonals of U'U, U the (n_out, n_in) linear upsampling of one axis
-    (half-pixel centres, as F.interpolate(align_corners=False) and OpenCV's INTER_LINEAR define it)."""
-    rows = F.interpolate(torch.eye(n_in, dtype=torch.float64)[None], size=n_out, mode="linear",
-                         align_corners=False)[0]  # row k: unit sample k upsampled
+    """Lower, main and upper diagonals of U'U, U the (n_out, n_in) linear upsampling of one axis."""
+    rows = _linear_upsampling(n_in, n_out)
     gram = rows @ rows.T
     return tuple(d.float().to(device) for d in (gram.diagonal(-1), gram.diagonal(), gram.diagonal(1)))
 
@@ -255,9 +259,7 @@ def _upsampling_gram(n_in: int, n_out: int, device: torch.device) -> tuple[torch
 def _round_trip(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, ...]:
     """Lower, main and upper diagonals of A U: linear upsampling n_in -> n_out, then area averaging
     back to n_in, on one axis (tridiagonal when n_out / n_in >= 2)."""
-    up = F.interpolate(torch.eye(n_in, dtype=torch.float64)[None], size=n_out, mode="linear",
-                       align_corners=False)[0]  # (n_in, n_out): row k is unit sample k upsampled
-    m = _area_weights(n_in, n_out, torch.device("cpu")).double() @ up.T  # A U, (n_in, n_in)
+    m = _area_weights(n_in, n_out, torch.device("cpu")).double() @ _linear_upsampling(n_in, n_out).T  # A U
     return tuple(d.float().to(device) for d in (m.diagonal(-1), m.diagonal(), m.diagonal(1)))
 
 

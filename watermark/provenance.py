@@ -261,11 +261,7 @@ class ProvenanceSigner:
         Files, not bytes: a recording of hours is gigabytes. `source` gets the implicit label in
         place first unless it carries it already.
         """
-        try:
-            if read_mp4_aigc_file(source) != info.aigc:
-                write_mp4_aigc_file(source, info.aigc)
-        except AigcError as exc:
-            raise ProvenanceError(exc.code, f"Cannot label the MP4: {exc}") from exc
+        _label_mp4_file(source, info.aigc)
         parts = []
         placed = []
         for index, segment in enumerate(ingredients):
@@ -329,6 +325,15 @@ def _with_mp4_label(mp4: bytes, label: AigcLabel) -> bytes:
     # The implicit label must be inside the hashed bytes: write it unless the exact label is there.
     try:
         return mp4 if read_mp4_aigc(mp4) == label else write_mp4_aigc(mp4, label)
+    except AigcError as exc:
+        raise ProvenanceError(exc.code, f"Cannot label the MP4: {exc}") from exc
+
+
+def _label_mp4_file(path, label: AigcLabel) -> None:
+    """_with_mp4_label for the MP4 file at `path`, in place."""
+    try:
+        if read_mp4_aigc_file(path) != label:
+            write_mp4_aigc_file(path, label)
     except AigcError as exc:
         raise ProvenanceError(exc.code, f"Cannot label the MP4: {exc}") from exc
 

@@ -1,4 +1,4 @@
-"""Fixtures for the consent tests: a ledger key of their own, eager Celery, the usual parties."""
+"""Fixtures for the consent tests: eager Celery, the usual parties (keys in tmp: tests/conftest.py)."""
 import pytest
 
 from config.celery import app as celery_app
@@ -6,16 +6,6 @@ from tests.factories import (
     ActiveLicenseFactory, BrandOwnerFactory, ConsentGrantFactory, LegalReviewerFactory, PlatformAdminFactory,
     TalentFactory,
 )
-
-
-@pytest.fixture(scope="session")
-def _ledger_key_path(tmp_path_factory):
-    return tmp_path_factory.mktemp("ledger-key") / "ledger-ed25519.pem"
-
-
-@pytest.fixture(autouse=True)
-def _ledger_key_in_tmp(settings, _ledger_key_path):
-    settings.LEDGER_SIGNING_KEY_PATH = _ledger_key_path
 
 
 @pytest.fixture(autouse=True)

@@ -15,16 +15,9 @@ from tests.factories import (
 )
 
 
-@pytest.fixture(scope="session")
-def _keys_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("portal-keys")
-
-
 @pytest.fixture(autouse=True)
-def _isolated(settings, _keys_dir):
-    # Ledger and C2PA keys never land in the data folder; throttle counters never leak between tests.
-    settings.LEDGER_SIGNING_KEY_PATH = _keys_dir / "ledger-ed25519.pem"
-    settings.PROVENANCE_DIR = _keys_dir / "provenance"
+def _isolated():
+    # Throttle counters never leak between tests (keys are in tmp for every test: tests/conftest.py).
     cache.clear()
     yield
     cache.clear()

@@ -37,17 +37,6 @@ def audio_upload(seconds: float, seed: int = 1) -> SimpleUploadedFile:
     return SimpleUploadedFile("script.wav", speech_wav(seconds, seed), content_type="audio/wav")
 
 
-@pytest.fixture(scope="session")
-def _keys_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("rendering-keys")
-
-
-@pytest.fixture(autouse=True)
-def _keys_in_tmp(settings, _keys_dir):
-    settings.LEDGER_SIGNING_KEY_PATH = _keys_dir / "ledger-ed25519.pem"
-    settings.PROVENANCE_DIR = _keys_dir / "provenance"
-
-
 @pytest.fixture
 def licensed(db):
     """An active license of a synthetic talent's face and voice, its portrait, and a brand member."""
