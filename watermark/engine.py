@@ -30,6 +30,7 @@ frame) runs in NumPy.
 from __future__ import annotations
 
 import functools
+import itertools
 import hashlib
 import hmac
 import math
@@ -81,8 +82,22 @@ FRAME_Z = 4.5
 CLIP_FRAME_Z = 5.0
 # A frame "matches" a word found in a clip when its own soft bits agree at this z-score.
 MATCH_Z = 3.0
+# Busy blocks (busy texture, hair, sharp edges) carry their chips by quantisation instead: dither
+# modulation with step QIM_STEP and distortion compensation QIM_ALPHA. Spread spectrum has to fight
+# the host there (its mid-band energy is ten times any affordable mark); a quantiser ignores it. A
+# block is busy when the RMS of its AC coefficients *outside* the band exceeds QIM_ACTIVITY: the mark
+# does not touch those, so embedder and detector classify the block alike (measured: < 0.5 % of
+# blocks change class after H.264 CRF 28 or 360p + CRF 35).
+QIM_ACTIVITY = 8.0
+QIM_STEP = 24.0
+QIM_ALPHA = 0.8
 # Re-synchronisation: aspect-preserving crops keeping SCALES of the frame, searched when the grid fails.
 SCALES = tuple(round(1.0 - 0.005 * i, 3) for i in range(1, 41))
+# Crops kept at their pixel size are also searched at the canonical pitches of standard frame sizes
+# (360p, 720p, 1080p, 1440p, 4K), keeping at least MIN_CROP of each side, on a few frames of a clip.
+CROP_PITCHES = (2, 4, 6, 8, 12)
+MIN_CROP = 0.8
+CROP_SEARCH_FRAMES = 4
 
 
 def _dct_matrix(n: int) -> torch.Tensor:
@@ -172,7 +187,17 @@ class _Layout:
         self.dct = _dct_matrix(BLOCK).to(device)
         self.band_u = torch.tensor([u for u, _ in BAND], device=device)
         self.band_v = torch.tensor([v for _, v in BAND], device=device)
+        # Keyed dither of each chip's quantiser, as a fraction of QIM_STEP.
+        self.dither = torch.from_numpy(rng.random(self.chips)).float().to(device) * QIM_STEP
+        self.is_pilot_chip = self.group < PILOT_BITS
+        outside = torch.ones(BLOCK, BLOCK, dtype=torch.bool)
+        outside[0, 0] = False
+        outside[self.band_u.cpu(), self.band_v.cpu()] = False
+        self.outside_band = outside.to(device)
         self._pilot_template: torch.Tensor | None = None
+        self._pilot_chips: tuple[torch.Tensor, ...] | None = None
+        basis = self.dct.cpu()
+        self.band_kernels = torch.stack([basis[u][:, None] * basis[v][None, :] for u, v in BAND])[:, None].to(device)
         axis_gain = 0.75 + 0.25 * torch.cos(math.pi * torch.arange(BLOCK, dtype=torch.float32) / BLOCK)
         self.band_gain = (axis_gain[self.band_u.cpu()] * axis_gain[self.band_v.cpu()]).repeat(hb * wb).to(device)
 
@@ -186,6 +211,20 @@ class _Layout:
 
     def chips_from_coefs(self, coefs: torch.Tensor) -> torch.Tensor:
         return coefs[..., self.band_u, self.band_v].reshape(coefs.shape[0], -1)
+
+    def busy_chips(self, coefs: torch.Tensor) -> torch.Tensor:
+        """(N, chips) bool: chips of busy blocks, which carry the mark by quantisation (see QIM_ACTIVITY)."""
+        outside = coefs[..., self.outside_band].pow(2).mean(-1).sqrt()  # (N, Hb, Wb)
+        return (outside > QIM_ACTIVITY).repeat_interleave(len(BAND), dim=-1).reshape(coefs.shape[0], -1)
+
+    def quantised(self, host: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The nearest point to `host` of each chip's quantiser for its target sign (N, chips)."""
+        lattice = self.dither + (target < 0).float() * (QIM_STEP / 2)
+        return lattice + QIM_STEP * torch.round((host - lattice) / QIM_STEP)
+
+    def quantiser_reading(self, chips: torch.Tensor) -> torch.Tensor:
+        """Soft sign of each chip read as a quantiser: +1 on the lattice of target +1, -1 halfway."""
+        return torch.cos((2 * math.pi / QIM_STEP) * (chips - self.dither))
 
     def spatial_from_chips(self, chips: torch.Tensor) -> torch.Tensor:
         """(N, chips) band values -> (N, Hc, Wc) spatial change (zero outside the block area)."""
@@ -210,6 +249,38 @@ class _Layout:
         qy = _upsampling_gram(self.canon_hw[0], frame_hw[0], change.device)
         qx = _upsampling_gram(self.canon_hw[1], frame_hw[1], change.device)
         return (change * _banded(_banded(change, *qy, dim=1), *qx, dim=2)).sum((1, 2))
+
+    def pilot_scan(self, canon: torch.Tensor, canon_hw: tuple[int, int]) -> tuple[float, int, int]:
+        """Where the quantised pilot reads best in `canon` (N, H', W'), a crop's canonical luminance at
+        the source's pitch: (z-score summed over frames, row and column of the source's canonical grid
+        at which the crop starts). Every whole-sample offset is scored at once: the band coefficients
+        of every 8x8 window come from one convolution, and each offset gathers the pilot chips."""
+        n, hh, ww = canon.shape
+        if hh < BLOCK or ww < BLOCK:
+            return -math.inf, 0, 0
+        coefs = F.conv2d(canon[:, None], self.band_kernels)  # (N, 12, hh - 7, ww - 7)
+        if self._pilot_chips is None:
+            idx = torch.nonzero(self.is_pilot_chip).flatten()
+            block, k = idx // len(BAND), idx % len(BAND)
+            wb = self.blocks_hw[1]
+            self._pilot_chips = (BLOCK * (block // wb), BLOCK * (block % wb), k, idx)
+        rows, cols, k, idx = self._pilot_chips
+        ny, nx = canon_hw[0] - hh + 1, canon_hw[1] - ww + 1  # offsets that keep the crop inside the source
+        y0 = torch.arange(max(1, ny), device=canon.device)
+        x0 = torch.arange(max(1, nx), device=canon.device)
+        r = rows[None, :] - y0[:, None]  # (ny, pilots): window row in the crop
+        c = cols[None, :] - x0[:, None]
+        ok_r = (r >= 0) & (r < coefs.shape[2])
+        ok_c = (c >= 0) & (c < coefs.shape[3])
+        flat = coefs.permute(1, 2, 3, 0).reshape(len(BAND), -1, n)  # (12, windows, N)
+        lin = (r.clamp(0, coefs.shape[2] - 1)[:, None, :] * coefs.shape[3]
+               + c.clamp(0, coefs.shape[3] - 1)[None, :, :])  # (ny, nx, pilots)
+        x = flat[k[None, None, :].expand_as(lin), lin]  # (ny, nx, pilots, N)
+        reading = torch.cos((2 * math.pi / QIM_STEP) * (x - self.dither[idx][:, None])) * self.pn[idx][:, None]
+        valid = (ok_r[:, None, :] & ok_c[None, :, :]).float()
+        score = (reading.sum(-1) * valid).sum(-1) / (0.5 * n * valid.sum(-1)).clamp(min=1).sqrt()
+        best = int(torch.argmax(score))
+        return float(score.flatten()[best]), best // score.shape[1], best % score.shape[1]
 
     def pilot_template(self) -> torch.Tensor:
         """Spatial pattern of the pilot chips at unit amplitude, (Hc, Wc)."""
@@ -474,9 +545,10 @@ class Watermarker:
         coefs = layout.block_coefs(canon)
         host = layout.chips_from_coefs(coefs)  # (N, chips)
         activity = _activity(coefs)
-        mask = _mask(activity)
-        weight = mask.repeat_interleave(len(BAND), dim=-1).reshape(n, -1)  # (N, chips)
-        heard = _detector_weight(activity).repeat_interleave(len(BAND), dim=-1).reshape(n, -1)
+        busy = layout.busy_chips(coefs)
+        calm = (~busy).float()
+        weight = _mask(activity).repeat_interleave(len(BAND), dim=-1).reshape(n, -1) * calm  # (N, chips)
+        heard = _detector_weight(activity).repeat_interleave(len(BAND), dim=-1).reshape(n, -1) * calm
         target = layout.targets(self.key, payloads)
         # Informed embedding: each group's correlation, as the detector weighs it (per unit of masking
         # weight), must reach a margin M; the content contributes h, so add max(M - h, BASE * M),
@@ -489,13 +561,21 @@ class Watermarker:
         # separable filter [1/8, 3/4, 1/8] (any factor >= 2): pre-compensate its gain per band.
         gain = layout.band_gain if upsampled else torch.ones_like(layout.band_gain)
         cost = layout.group_sums((weight / gain).pow(2))  # energy per unit of correction, squared
+        # Busy chips move towards their quantiser's nearest point for the target sign.
+        move = (layout.quantised(host, target) - host) * busy
+        move_cost = (move / gain).pow(2).sum(1, keepdim=True)  # energy of the whole move
+        busy_share = busy.float().mean(1, keepdim=True)
         allowed = self.max_rms**2 * frame_hw[0] * frame_hw[1]  # the frame's energy budget
         budget = torch.full((n, 1), (self.max_rms * CANON_BUDGET) ** 2 * layout.canon_hw[0] * layout.canon_hw[1],
                             device=canon.device)
+        alpha_cap = torch.full_like(budget, QIM_ALPHA)
         for attempt in range(3):
-            margin, served = _fit_margin(host_margin, cost, self.strength, budget)  # (N, 1), (N, groups)
+            # Busy blocks take at most their share of the budget (less compensation, not fewer chips);
+            # spread spectrum fits its margin into what is left.
+            alpha = torch.minimum(alpha_cap, (busy_share * budget / move_cost.clamp(min=1e-9)).sqrt())
+            margin, served = _fit_margin(host_margin, cost, self.strength, budget - alpha**2 * move_cost)
             correction = _correction(margin, host_margin) * served
-            wanted = correction[:, layout.group] * weight * target  # chips the detector should see
+            wanted = correction[:, layout.group] * weight * target + alpha * move  # chips the detector should see
             change = layout.spatial_from_chips(wanted / gain)
             if upsampled:
                 # The per-band gain is the filter's response inside a block; across block edges it
@@ -511,6 +591,7 @@ class Watermarker:
                 break
             # The canonical budget was a guess: correct it by the measured ratio, with 1 % to spare.
             budget = torch.where(over, budget * allowed / energy * 0.99, budget)
+            alpha_cap = torch.where(over, alpha * (allowed / energy * 0.99).sqrt(), alpha_cap)
         return change
 
     # --- detection ------------------------------------------------------------------------------
@@ -518,20 +599,25 @@ class Watermarker:
         """Per-frame normalised chip correlations -> (group sums (N, bits+1), frame scores (N, 256))."""
         coefs = layout.block_coefs(canon)
         chips = layout.chips_from_coefs(coefs)
+        n = chips.shape[0]
+        busy = layout.busy_chips(coefs)
         block_w = _detector_weight(_activity(coefs))
         if valid_blocks is not None:
             block_w = block_w * valid_blocks.reshape(1, *block_w.shape[1:])
-        corr = chips * layout.pn * block_w.repeat_interleave(len(BAND), dim=-1).reshape(chips.shape[0], -1)
-        # Normalise each frame to unit chip variance, so sums over frames and groups are z-like.
-        scale = corr.pow(2).sum(1, keepdim=True).div((corr != 0).sum(1, keepdim=True).clamp(min=1)).sqrt()
-        z = corr / scale.clamp(min=1e-9)
+            busy = busy & (valid_blocks > 0).repeat_interleave(len(BAND))[None]
+        spread = chips * layout.pn * block_w.repeat_interleave(len(BAND), dim=-1).reshape(n, -1) * ~busy
+        quant = layout.quantiser_reading(chips) * layout.pn * busy
+        # Each kind normalised to unit chip variance, then weighted by its reliability in this frame,
+        # read on the pilot (known signs): maximal-ratio combining of the two channels.
+        z = _unit_variance(spread) * _reliability(_unit_variance(spread), layout.is_pilot_chip)
+        z = z + _unit_variance(quant) * _reliability(_unit_variance(quant), layout.is_pilot_chip)
         sums = layout.group_sums(torch.where(layout.is_frame_chip, torch.zeros_like(z), z))
         frame_z = z[:, layout.is_frame_chip]
         # Chips of the frame group sit at frame_pos; reorder so codebook columns line up.
         order = torch.argsort(layout.frame_pos[layout.is_frame_chip])
         frame_z = frame_z[:, order]
-        n_used = (frame_z != 0).sum(1, keepdim=True).clamp(min=1).float()
-        frame_scores = frame_z @ layout.codebook.T / n_used.sqrt()
+        norm = frame_z.pow(2).sum(1, keepdim=True).sqrt().clamp(min=1e-9)
+        frame_scores = frame_z @ layout.codebook.T / norm
         return sums.double().cpu().numpy(), frame_scores.double().cpu().numpy()
 
     def detect(self, frame) -> Detection:
@@ -597,7 +683,8 @@ class Watermarker:
         result = self._decide(sums, frame_scores)
         if result.marked:
             return result, sums[:, PILOT_BITS:-1]
-        for canon_r, valid in self._resync_candidates(layout, frames):
+        for canon_r, valid in itertools.chain(self._resync_candidates(layout, frames),
+                                              self._pitch_crop_candidates(layout, frames)):
             sums, frame_scores = self._soft(layout, canon_r, valid)
             result = self._decide(sums, frame_scores, resynchronised=True)
             if result.marked:
@@ -699,6 +786,51 @@ class Watermarker:
             yield canon, (block_cover >= 1).float().reshape(-1)
 
 
+    def _pitch_crop_candidates(self, layout: _Layout, frames: torch.Tensor, top: int = 2):
+        """Yield (canonical luma, valid block mask) for the best crops of a standard-size frame.
+
+        Busy blocks carry no spatial pilot pattern for `_resync_candidates` to find: their pilot chips
+        are quantised. A crop kept at its pixel size (what a re-shared clip usually is) has the pitch
+        of its source, and a source has a standard size, whose canonical pitch is a whole number of
+        pixels (360p 2, 720p 4, 1080p 6, 1440p 8, 4K 12): every pixel phase and canonical offset is
+        tried, scored by the quantised pilot's reading (known signs) on a few of the clip's frames.
+        """
+        hc, wc = layout.canon_hw
+        n, h, w, _ = frames.shape
+        for pitch in CROP_PITCHES:
+            if not (MIN_CROP * hc * pitch <= h <= hc * pitch and MIN_CROP * wc * pitch <= w <= wc * pitch):
+                continue
+            if (h, w) == (hc * pitch, wc * pitch):
+                continue
+            picks = frames[torch.linspace(0, n - 1, min(n, CROP_SEARCH_FRAMES)).round().long()]
+            luma = _frame_luma(picks)
+            step = max(1, pitch // 6)  # whole pixels up to 1080p; finer is not worth it at 4K
+            scored = []
+            for sy in range(0, pitch, step):
+                for sx in range(0, pitch, step):
+                    canon = F.avg_pool2d(luma[:, None, sy:, sx:], pitch)[:, 0]
+                    score, y0, x0 = layout.pilot_scan(canon, (hc, wc))
+                    scored.append((score, sy, sx, y0, x0))
+            scored.sort(reverse=True)
+            luma_all = None
+            for score, sy, sx, y0, x0 in scored[:top]:
+                luma_all = _frame_luma(frames) if luma_all is None else luma_all
+                canon = F.avg_pool2d(luma_all[:, None, sy:, sx:], pitch)[:, 0]
+                hh, ww = min(canon.shape[1], hc - y0), min(canon.shape[2], wc - x0)
+                placed = torch.zeros(n, hc, wc, device=frames.device)
+                placed[:, y0:y0 + hh, x0:x0 + ww] = canon[:, :hh, :ww]
+                cover = torch.zeros(hc, wc, device=frames.device)
+                cover[y0:y0 + hh, x0:x0 + ww] = 1
+                hb, wb = layout.blocks_hw
+                block_cover = cover[: hb * BLOCK, : wb * BLOCK].reshape(hb, BLOCK, wb, BLOCK).amin((1, 3))
+                yield placed, block_cover.reshape(-1)
+
+
+def _frame_luma(frames: torch.Tensor) -> torch.Tensor:
+    rgb = frames.permute(0, 3, 1, 2).float()
+    return _luma(rgb[:, 0], rgb[:, 1], rgb[:, 2])
+
+
 def _correction(margin: torch.Tensor, host_margin: torch.Tensor) -> torch.Tensor:
     # Never less than BASE * margin: content that carries a bit today is smoothed away by a hard
     # encode at 360p tomorrow, so every group keeps a share of its own signal.
@@ -769,6 +901,20 @@ def _fit_margin(host_margin: torch.Tensor, cost: torch.Tensor, strength: float, 
         lo = torch.where(ok, mid, lo)
         hi = torch.where(ok, hi, mid)
     return torch.where(fits, torch.full_like(lo, strength), lo), served
+
+
+def _unit_variance(values: torch.Tensor) -> torch.Tensor:
+    """Each frame's values scaled to unit mean square over its non-zero entries."""
+    used = (values != 0).sum(1, keepdim=True).clamp(min=1)
+    return values / values.pow(2).sum(1, keepdim=True).div(used).sqrt().clamp(min=1e-9)
+
+
+def _reliability(z: torch.Tensor, pilot: torch.Tensor) -> torch.Tensor:
+    """(N, 1) combining weight mean / variance of unit-variance chip values, estimated on the pilot
+    chips (always +1). Floored, so that a channel that reads nothing still counts a little."""
+    used = (z[:, pilot] != 0).sum(1, keepdim=True).clamp(min=1)
+    mean = z[:, pilot].sum(1, keepdim=True) / used
+    return (mean / (1 - mean.pow(2)).clamp(min=0.1)).clamp(min=0.01)
 
 
 def _activity(coefs: torch.Tensor) -> torch.Tensor:

@@ -42,3 +42,14 @@ def test_resync_path_finds_nothing_on_unmarked_or_foreign_marks(marker):
     other_key = engine.Watermarker(key="other").embed_segment(frames[:1], stream_id=1, segment=1)
     for frame in [*frames, *foreign, *other_key]:
         assert not marker.detect(frame).marked
+
+
+def test_pitch_crop_search_finds_nothing_on_unmarked_or_foreign_crops(marker):
+    # 576x324 is 90 % of 360p: the search at the source's pitch runs on every one of these.
+    scenes = torch.nn.functional.interpolate(
+        _varied_unmarked(60)[::6].permute(0, 3, 1, 2).float(), size=(360, 640), mode="bilinear"
+    ).round().to(torch.uint8).permute(0, 2, 3, 1)
+    texture = wm_testmedia.frames("texture", 2, 360, 640, seed=9)
+    other_key = engine.Watermarker(key="other").embed_segment(texture, stream_id=1, segment=1)
+    for frame in [*scenes, *texture, *other_key]:
+        assert not marker.detect(frame[17:341, 41:617]).marked
