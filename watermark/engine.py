@@ -10,15 +10,18 @@ How it works (details and the arithmetic in docs/watermark.md):
   a pilot (40 x 24 chips, always +1) used to re-synchronise cropped frames; the 306 coded bits of
   the segment word (24 chips each, same in every frame of a segment, so a clip sums them); and the
   frame index (2,256 chips carrying one of 256 keyed codewords).
-* Each group gets its own signal, scaled by the block's texture (perceptual masking), plus the
-  cancellation of whatever the frame's content subtracts from it as the detector weighs it (improved
-  spread spectrum); a frame's luminance change is held to RMS 2.45 (PSNR >= 40 dB), measured
-  exactly after upsampling, busy texture giving way first. The change is corrected for what the
+* In calm blocks each group gets its own signal, scaled by the block's texture (perceptual masking),
+  plus the cancellation of whatever the frame's content subtracts from it as the detector weighs it
+  (improved spread spectrum). Busy blocks (see QIM_ACTIVITY) quantise each chip to its keyed lattice
+  instead (dither modulation), which the host cannot interfere with. A frame's luminance change is
+  held to RMS 2.45 (PSNR >= 40 dB), measured exactly after upsampling. The change is corrected for what the
   upsampling and the detector's averaging do to it across block edges, so cancellation lands.
 * The detector reads the soft values as they are and, failing that, clipped at their median
   magnitude: on busy texture the bits the embedder could not afford arrive confidently wrong.
+* The detector combines the two kinds of chips by their reliability, read on the pilot.
 * A frame whose own grid reads nothing is searched for an aspect-preserving crop (keeping 80-99.5 %
-  of each side, any offset): the pilot is located by FFT cross-correlation at each scale.
+  of each side, any offset): the pilot is located by FFT cross-correlation at each scale, and, for
+  crops of standard sizes kept at their pixel size, by the quantised pilot at every phase.
 * The canonical-grid change is upsampled bilinearly to the frame and added equally to R, G and B
   (a pure luminance change), so the mark is smooth: no block edges, no colour shift.
 
