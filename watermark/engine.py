@@ -14,8 +14,8 @@ How it works (details and the arithmetic in docs/watermark.md):
   plus the cancellation of whatever the frame's content subtracts from it as the detector weighs it
   (improved spread spectrum). Busy blocks (see QIM_ACTIVITY) quantise each chip to its keyed lattice
   instead (dither modulation), which the host cannot interfere with. A frame's luminance change is
-  held to RMS 2.45 (PSNR >= 40 dB), measured exactly after upsampling. The change is corrected for what the
-  upsampling and the detector's averaging do to it across block edges, so cancellation lands.
+  held to RMS 2.45 (PSNR >= 40 dB), measured exactly after upsampling. The change is corrected for
+  what the upsampling and the detector's averaging do to it across block edges, so it lands.
 * The detector reads the soft values as they are and, failing that, clipped at their median
   magnitude: on busy texture the bits the embedder could not afford arrive confidently wrong.
 * The detector combines the two kinds of chips by their reliability, read on the pilot.
@@ -33,9 +33,9 @@ frame) runs in NumPy.
 from __future__ import annotations
 
 import functools
-import itertools
 import hashlib
 import hmac
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -190,7 +190,7 @@ class _Layout:
         self.dct = _dct_matrix(BLOCK).to(device)
         self.band_u = torch.tensor([u for u, _ in BAND], device=device)
         self.band_v = torch.tensor([v for _, v in BAND], device=device)
-        # Keyed dither of each chip's quantiser, as a fraction of QIM_STEP.
+        # Keyed offset (dither) of each chip's quantiser, uniform in [0, QIM_STEP).
         self.dither = torch.from_numpy(rng.random(self.chips)).float().to(device) * QIM_STEP
         self.is_pilot_chip = self.group < PILOT_BITS
         outside = torch.ones(BLOCK, BLOCK, dtype=torch.bool)
@@ -815,10 +815,10 @@ class Watermarker:
                     score, y0, x0 = layout.pilot_scan(canon, (hc, wc))
                     scored.append((score, sy, sx, y0, x0))
             scored.sort(reverse=True)
-            luma_all = None
-            for score, sy, sx, y0, x0 in scored[:top]:
-                luma_all = _frame_luma(frames) if luma_all is None else luma_all
-                canon = F.avg_pool2d(luma_all[:, None, sy:, sx:], pitch)[:, 0]
+            chunk = self._chunk(frames.device)  # a float copy of every frame at once could be gigabytes
+            for _, sy, sx, y0, x0 in scored[:top]:
+                canon = torch.cat([F.avg_pool2d(_frame_luma(frames[i:i + chunk])[:, None, sy:, sx:], pitch)[:, 0]
+                                   for i in range(0, n, chunk)])
                 hh, ww = min(canon.shape[1], hc - y0), min(canon.shape[2], wc - x0)
                 placed = torch.zeros(n, hc, wc, device=frames.device)
                 placed[:, y0:y0 + hh, x0:x0 + ww] = canon[:, :hh, :ww]
