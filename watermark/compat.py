@@ -54,7 +54,9 @@ def _bits_of(data: bytes) -> torch.Tensor:
 def _u_channel(frames: torch.Tensor) -> torch.Tensor:
     """OpenCV's U (as in COLOR_BGR2YUV on uint8), rounded, from (N, H, W, 3) RGB: (N, H, W) float."""
     rgb = frames.float()
-    y = rgb @ torch.tensor([0.299, 0.587, 0.114], device=frames.device)
+    # Element-wise, not a matmul: the same IEEE operations in the same order on CPU and CUDA, so U
+    # rounds alike on both.
+    y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
     return ((rgb[..., 2] - y) * 0.492 + 128.0).round().clamp(0, 255)
 
 
@@ -74,10 +76,12 @@ def embed(frames: torch.Tensor, data: bytes, *, scale: float = SCALE) -> torch.T
     blocks = _ll_blocks(_u_channel(frames))
     _, br, bc, _ = blocks.shape
     mag = blocks[..., 1:].abs()
-    top = mag.topk(2, dim=-1)
-    pos = top.indices[..., 0] + 1
+    # argmax takes the first of equal maxima on every device (topk's choice among ties differs between
+    # CPU and CUDA, and flat chroma ties often), as imwatermark's numpy decoder does.
+    first = mag.argmax(-1, keepdim=True)
+    pos = first[..., 0] + 1
     value = blocks.gather(-1, pos[..., None])[..., 0]
-    runner_up = top.values[..., 1]
+    runner_up = mag.scatter(-1, first, -1.0).amax(-1)
     bit = bits[torch.arange(br * bc, device=frames.device) % bits.numel()].reshape(br, bc).float()
     q = (torch.floor(value.abs() / scale) + 0.25 + 0.5 * bit) * scale
     q = q + scale * torch.ceil((runner_up + _MARGIN - q) / scale).clamp(min=0)

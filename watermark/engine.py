@@ -186,6 +186,10 @@ class _Layout:
         self.frame_pos = torch.from_numpy(frame_pos).to(device)
         self.pn = torch.from_numpy(pn).float().to(device)
         self.group_size = torch.bincount(self.group, minlength=self.bits + 1).float()
+        # Row b: the CHIPS_PER_BIT chips of bit b (perm[i] belongs to bit i % bits); for group_sums.
+        self.bit_chips = torch.from_numpy(np.ascontiguousarray(
+            perm[:n_bit_chips].reshape(CHIPS_PER_BIT, self.bits).T)).to(device)
+        self.frame_chip_index = torch.from_numpy(perm[n_bit_chips:].copy()).to(device)
         self.codebook = torch.from_numpy(pl.frame_codebook(key, self.frame_chips)).to(device)
         self.dct = _dct_matrix(BLOCK).to(device)
         self.band_u = torch.tensor([u for u, _ in BAND], device=device)
@@ -311,8 +315,10 @@ class _Layout:
 
     def group_sums(self, values: torch.Tensor) -> torch.Tensor:
         """(N, chips) -> (N, bits + 1) sums per group (bits, then the frame-index group)."""
-        out = torch.zeros(values.shape[0], self.bits + 1, device=values.device, dtype=values.dtype)
-        return out.index_add_(1, self.group, values)
+        # Gathered and summed rather than index_add_: on CUDA that adds atomically, in no fixed order,
+        # so the same frames would be marked with pixels that differ from run to run.
+        bits = values[:, self.bit_chips].sum(-1)
+        return torch.cat([bits, values[:, self.frame_chip_index].sum(-1, keepdim=True)], dim=1)
 
 
 def _linear_upsampling(n_in: int, n_out: int) -> torch.Tensor:
