@@ -5,9 +5,10 @@ label, watermark) on the device, H.264/AAC encoding on the CPU, each stream in i
     .venv/bin/python benchmarks/gpu_streams.py --size 1280x720 --streams 3 --device cpu      # this 2-core box
 
 No Django: it needs only torch, OpenCV, Pillow and PyAV, so it runs on a bare GPU machine (carry
-PyAV's wheel there; docs/rendering.md). Left out against `benchmarks/pipeline.py`: the gate, the
-AIGC label, C2PA signing and storage, all on the CPU and together under 1 % of the frame budget
-there. Every stream warms up one segment before any is timed; a stream keeps up when its
+PyAV's wheel there; docs/rendering.md). Where that machine's OpenCV is 5.x (no Haar cascades), make
+the portraits here with `--save-portraits benchmarks/results/portraits.npz` and pass `--portraits`.
+Left out against `benchmarks/pipeline.py`: the gate, the AIGC label, C2PA signing and storage, all
+on the CPU and together under 1 % of the frame budget there. Every stream warms up one segment before any is timed; a stream keeps up when its
 real-time factor (media seconds / wall seconds) is >= 1. Writes benchmarks/results/gpu-streams-<device>-x<N>.json.
 """
 from __future__ import annotations
@@ -23,11 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from rendering import media  # noqa: E402
 from rendering.backends import load_backend, resolve_device  # noqa: E402
-from rendering.faces import normalise_portrait  # noqa: E402
+from rendering.faces import NormalisedPortrait, normalise_portrait  # noqa: E402
 from rendering.synthetic import speech_like_audio, synthetic_portrait  # noqa: E402
 from watermark.engine import Watermarker  # noqa: E402
 from watermark.labels import label_for  # noqa: E402
@@ -44,7 +46,7 @@ def one_stream(index: int, args: argparse.Namespace, barrier, results) -> None:
     width, height = (int(v) for v in args.size.lower().split("x"))
     n = round(args.fps * args.segment_seconds)
     backend, marker, label = load_backend(BACKEND), Watermarker(), label_for(width, height, args.fps, dev)
-    portrait = normalise_portrait(synthetic_portrait(size=512, seed=3 + index))
+    portrait = load_portrait(index, args.portraits)
     prepared = backend.prepare(portrait.image, portrait.geometry, device=dev)
     audio = speech_like_audio(args.segment_seconds * (args.segments + 1), seed=7 + index)
     totals, wall = dict.fromkeys(STAGES, 0.0), 0.0
@@ -80,6 +82,28 @@ def one_stream(index: int, args: argparse.Namespace, barrier, results) -> None:
     }))
 
 
+def make_portrait(index: int) -> NormalisedPortrait:
+    return normalise_portrait(synthetic_portrait(size=512, seed=3 + index))
+
+
+def load_portrait(index: int, path: str | None) -> NormalisedPortrait:
+    """Stream `index`'s portrait, made here or read from a --save-portraits file (a GPU machine whose
+    OpenCV 5 has no Haar cascades cannot find the face itself)."""
+    if not path:
+        return make_portrait(index)
+    with np.load(path) as saved:
+        if f"image{index}" not in saved:
+            raise SystemExit(f"{path} holds fewer portraits than --streams: make it with --save-portraits again")
+        return NormalisedPortrait(image=saved[f"image{index}"], geometry=json.loads(str(saved[f"geometry{index}"])))
+
+
+def save_portraits(path: str, count: int) -> None:
+    made = [make_portrait(i) for i in range(count)]
+    np.savez_compressed(path, **{f"image{i}": p.image for i, p in enumerate(made)},
+                        **{f"geometry{i}": json.dumps(p.geometry) for i, p in enumerate(made)})
+    print(f"wrote {count} portraits to {path}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="1920x1080", help="WxH")
@@ -89,9 +113,14 @@ def main() -> int:
     parser.add_argument("--segment-seconds", type=float, default=2.0)
     parser.add_argument("--segments", type=int, default=3, help="measured segments per stream (after one warm-up)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per stream process")
+    parser.add_argument("--portraits", help="read the streams' portraits from this file instead of making them")
+    parser.add_argument("--save-portraits", metavar="PATH", help="make --streams portraits, write them to PATH, stop")
     args = parser.parse_args()
     if args.streams < 1 or args.segments < 1:
         parser.error("--streams and --segments must be at least 1")
+    if args.save_portraits:
+        save_portraits(args.save_portraits, args.streams)
+        return 0
 
     rows = run_streams(one_stream, args, args.streams)
     factors = [rows[i]["real_time_factor"] for i in sorted(rows)]

@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/watermark_speed.py [--frames 8] [--riva-frames 1] [--riva-1080p] [--skip-reference]
 
 Prints a table and writes benchmarks/results/watermark_speed.json. All methods run on the same
-synthetic frames in the same process. RivaGAN (~7 s a 720p frame on a 2-core CPU) runs on
+synthetic frames in the same process. On a GPU machine without invisible-watermark:
+`--skip-reference --cuda-batches 32,64,128 --cuda-profile`. RivaGAN (~7 s a 720p frame on a 2-core CPU) runs on
 --riva-frames frames at 720p only unless --riva-1080p. CUDA rows appear only when a GPU is present.
 """
 from __future__ import annotations
@@ -61,15 +62,64 @@ def run(args) -> list[dict]:
         if not args.skip_reference:
             reference(args, name, frames, data32, add)
         if torch.cuda.is_available():
-            batch = frames.repeat((32 + args.frames - 1) // args.frames, 1, 1, 1)[:32].cuda()
-            def cuda_embed():
-                marker.embed_segment(batch, stream_id=7, segment=1)
-                torch.cuda.synchronize()
-            add("ours robust (batch 32)", "cuda", _timed(cuda_embed, 32, repeats=5),
-                _timed(lambda: marker.detect_frames(batch, resync=False), 32), 32)
-            add("ours dwtDct (batch 32)", "cuda", _timed(lambda: (compat.embed(batch, data32), torch.cuda.synchronize()), 32, 5),
-                float("nan"), 32)
+            cuda_rows(args, frames, data32, add)
     return rows
+
+
+def cuda_rows(args, frames, data32, add) -> None:
+    """On a GPU. Frames resident on the device (a GPU renderer's output stays there) at each of
+    --cuda-batches; then frames on the host, copied in and out through pinned memory, which adds the
+    PCIe transfers a CPU renderer would pay. Each timing ends with a synchronize."""
+    def on_device(b):
+        return frames.repeat((b + frames.shape[0] - 1) // frames.shape[0], 1, 1, 1)[:b].cuda()
+
+    def sync(fn):
+        def run():
+            fn()
+            torch.cuda.synchronize()
+        return run
+
+    for b in args.cuda_batches:
+        marker = engine.Watermarker(batch_size=b)
+        batch = on_device(b)
+        out = torch.empty_like(batch)
+        add(f"ours robust (batch {b})", "cuda",
+            _timed(sync(lambda: marker.embed_segment(batch, stream_id=7, segment=1, out=out)), b, repeats=10),
+            _timed(sync(lambda: marker.detect_frames(out, resync=False)), b, repeats=3), b)
+    b = args.cuda_batches[0]
+    marker = engine.Watermarker(batch_size=b)
+    host = on_device(b).cpu().pin_memory()
+    host_out = torch.empty_like(host).pin_memory()
+
+    def round_trip():
+        batch = host.to("cuda", non_blocking=True)
+        marker.embed_segment(batch, stream_id=7, segment=1, out=batch)
+        host_out.copy_(batch, non_blocking=True)
+
+    add(f"ours robust, host frames (batch {b})", "cuda", _timed(sync(round_trip), b, repeats=10), float("nan"), b)
+    batch = on_device(b)
+    add(f"ours dwtDct (batch {b})", "cuda", _timed(sync(lambda: compat.embed(batch, data32)), b, repeats=10),
+        float("nan"), b)
+    if args.cuda_profile:
+        profile(marker, on_device(b))
+
+
+def profile(marker, batch) -> None:
+    """The ten costliest operators of one embed on the GPU, by their own device time and host time."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    marker.embed_segment(batch, stream_id=7, segment=1)
+    torch.cuda.synchronize()
+    with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        marker.embed_segment(batch, stream_id=7, segment=1)
+        torch.cuda.synchronize()
+    table = prof.key_averages()
+    for key in ("self_device_time_total", "self_cpu_time_total"):
+        try:
+            print(table.table(sort_by=key, row_limit=10))
+        except (AttributeError, KeyError, ValueError):  # older torch names device time "cuda"
+            print(table.table(sort_by=key.replace("device", "cuda"), row_limit=10))
 
 
 def reference(args, name, frames, data32, add) -> None:
@@ -103,6 +153,9 @@ def main():
     parser.add_argument("--ref-frames", type=int, default=3, help="frames per size for imwatermark dwtDct/dwtDctSvd")
     parser.add_argument("--riva-frames", type=int, default=1, help="frames for rivaGan (slow)")
     parser.add_argument("--riva-1080p", action="store_true", help="also time rivaGan at 1080p")
+    parser.add_argument("--cuda-batches", type=lambda v: [int(b) for b in v.split(",")], default=[32],
+                        help="batch sizes timed on a GPU, comma-separated (default 32)")
+    parser.add_argument("--cuda-profile", action="store_true", help="print the costliest GPU operators")
     parser.add_argument("--skip-reference", action="store_true",
                         help="ours only (a GPU machine without invisible-watermark installed)")
     args = parser.parse_args()
@@ -110,9 +163,9 @@ def main():
     machine = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     print(f"machine: {machine}")
-    print(f"{'size':6} {'method':26} {'device':6} {'frames':>6} {'embed f/s':>10} {'detect f/s':>10}")
+    print(f"{'size':6} {'method':36} {'device':6} {'frames':>6} {'embed f/s':>10} {'detect f/s':>10}")
     for r in rows:
-        print(f"{r['size']:6} {r['method']:26} {r['device']:6} {r['frames']:6d} {r['embed_fps']:10.2f} {r['detect_fps']:10.2f}")
+        print(f"{r['size']:6} {r['method']:36} {r['device']:6} {r['frames']:6d} {r['embed_fps']:10.2f} {r['detect_fps']:10.2f}")
     for size in SIZES if not args.skip_reference else ():
         ours = next(r for r in rows if r["size"] == size and r["method"] == "ours robust")
         ref = next(r for r in rows if r["size"] == size and r["method"] == "imwatermark dwtDct")
