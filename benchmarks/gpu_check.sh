@@ -20,5 +20,5 @@ portraits=()
 [ -f benchmarks/results/portraits.npz ] && portraits=(--portraits benchmarks/results/portraits.npz)
 timeout 150 python3 benchmarks/gpu_streams.py --size 1920x1080 --streams 20 --device cuda --segments 2 \
   "${portraits[@]}" 2>&1 | tee "$out/gpu_streams.log"
-cp benchmarks/results/gpu-streams-cuda-x20.json "$out/" 2>/dev/null
+cp benchmarks/results/gpu-streams-cuda-x20-veryfast.json "$out/" 2>/dev/null
 exit 0

@@ -9,7 +9,8 @@ PyAV's wheel there; docs/rendering.md). Where that machine's OpenCV is 5.x (no H
 the portraits here with `--save-portraits benchmarks/results/portraits.npz` and pass `--portraits`.
 Left out against `benchmarks/pipeline.py`: the gate, the AIGC label, C2PA signing and storage, all
 on the CPU and together under 1 % of the frame budget there. Every stream warms up one segment before any is timed; a stream keeps up when its
-real-time factor (media seconds / wall seconds) is >= 1. Writes benchmarks/results/gpu-streams-<device>-x<N>.json.
+real-time factor (media seconds / wall seconds) is >= 1. Writes
+benchmarks/results/gpu-streams-<device>-x<N>-<preset>.json.
 """
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def one_stream(index: int, args: argparse.Namespace, barrier, results) -> None:
         t = mark("label", t)
         frames = marker.embed_segment(frames, stream_id=index + 1, segment=sequence, out=frames)
         t = mark("watermark", t)
-        media.encode_mp4(frames, window, fps=args.fps)
+        media.encode_mp4(frames, window, fps=args.fps, preset=args.preset)
         mark("encode", t)
         wall += time.perf_counter() - started
     media_seconds = args.segments * n / args.fps
@@ -113,6 +114,7 @@ def main() -> int:
     parser.add_argument("--segment-seconds", type=float, default=2.0)
     parser.add_argument("--segments", type=int, default=3, help="measured segments per stream (after one warm-up)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per stream process")
+    parser.add_argument("--preset", default="veryfast", help="libx264 preset (the pipeline's: veryfast)")
     parser.add_argument("--portraits", help="read the streams' portraits from this file instead of making them")
     parser.add_argument("--save-portraits", metavar="PATH", help="make --streams portraits, write them to PATH, stop")
     args = parser.parse_args()
@@ -126,7 +128,7 @@ def main() -> int:
     factors = [rows[i]["real_time_factor"] for i in sorted(rows)]
     dev = resolve_device(args.device)
     summary = {
-        "size": args.size, "fps": args.fps, "streams": args.streams, "device": str(dev),
+        "size": args.size, "fps": args.fps, "streams": args.streams, "device": str(dev), "preset": args.preset,
         "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
         "cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
         "per_stream_real_time_factor": factors, "streams_keeping_up": sum(f >= 1 for f in factors),
@@ -134,12 +136,12 @@ def main() -> int:
         "ms_per_frame_by_stage_mean": {
             k: round(sum(r["ms_per_frame"][k] for r in rows.values()) / len(rows), 2) for k in STAGES},
     }
-    print(f"{args.streams} concurrent streams of {args.size}@{args.fps} on {dev}"
+    print(f"{args.streams} concurrent streams of {args.size}@{args.fps} (x264 {args.preset}) on {dev}"
           f"{' (' + summary['gpu'] + ')' if summary['gpu'] else ''}: {summary['streams_keeping_up']} keep up; "
           f"real-time factor min {summary['min_real_time_factor']:.2f}, all {factors}")
     print("    mean ms per frame and stream: " + " ".join(
         f"{k}={v}" for k, v in summary["ms_per_frame_by_stage_mean"].items()))
-    out = ROOT / "benchmarks" / "results" / f"gpu-streams-{dev.type}-x{args.streams}.json"
+    out = ROOT / "benchmarks" / "results" / f"gpu-streams-{dev.type}-x{args.streams}-{args.preset}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
