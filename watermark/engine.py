@@ -96,9 +96,9 @@ QIM_STEP = 24.0
 QIM_ALPHA = 0.8
 # Re-synchronisation: aspect-preserving crops keeping SCALES of the frame, searched when the grid fails.
 SCALES = tuple(round(1.0 - 0.005 * i, 3) for i in range(1, 41))
-# Crops kept at their pixel size are also searched at the canonical pitches of standard frame sizes
-# (360p, 720p, 1080p, 1440p, 4K), keeping at least MIN_CROP of each side, on a few frames of a clip.
-CROP_PITCHES = (2, 4, 6, 8, 12)
+# Crops kept at their pixel size are also searched at the canonical pitch of each standard source size
+# (short side, long side), keeping at least MIN_CROP of each side, on a few frames of a clip.
+CROP_SOURCES = ((360, 640), (480, 854), (720, 1280), (1080, 1920), (1440, 2560), (2160, 3840))
 MIN_CROP = 0.8
 CROP_SEARCH_FRAMES = 4
 
@@ -400,14 +400,22 @@ def _canonical_luma_torch(frames: torch.Tensor, canon_hw: tuple[int, int]) -> to
     return _area_weights(canon_hw[0], h, frames.device) @ y @ _area_weights(canon_hw[1], w, frames.device).T
 
 
-@functools.lru_cache(maxsize=16)
 def _area_weights(n_out: int, n_in: int, device: torch.device) -> torch.Tensor:
     """(n_out, n_in): output sample i is the mean of the input over [i, i + 1) * n_in / n_out."""
-    edges = torch.arange(n_out + 1, dtype=torch.float64) * (n_in / n_out)
+    return _window_weights(n_in, n_in / n_out, 0.0, n_out, device)
+
+
+@functools.lru_cache(maxsize=64)
+def _window_weights(n_in: int, pitch: float, phase: float, count: int | None, device: torch.device) -> torch.Tensor:
+    """(count, n_in): row k is the mean over the input's [phase + k pitch, phase + (k + 1) pitch), pixel
+    overlaps weighted exactly; `count` defaults to every whole window that fits."""
+    if count is None:
+        count = int((n_in - phase) / pitch + 1e-6)
+    edges = phase + torch.arange(count + 1, dtype=torch.float64) * pitch
     left, right = edges[:-1, None], edges[1:, None]
     j = torch.arange(n_in, dtype=torch.float64)[None, :]
     overlap = (torch.minimum(right, j + 1) - torch.maximum(left, j)).clamp(min=0)
-    return (overlap / (n_in / n_out)).float().to(device)
+    return (overlap / pitch).float().to(device)
 
 
 def _canonical_luma_cv(frames: torch.Tensor, canon_hw: tuple[int, int]) -> torch.Tensor:
@@ -800,31 +808,31 @@ class Watermarker:
 
         Busy blocks carry no spatial pilot pattern for `_resync_candidates` to find: their pilot chips
         are quantised. A crop kept at its pixel size (what a re-shared clip usually is) has the pitch
-        of its source, and a source has a standard size, whose canonical pitch is a whole number of
-        pixels (360p 2, 720p 4, 1080p 6, 1440p 8, 4K 12): every pixel phase and canonical offset is
-        tried, scored by the quantised pilot's reading (known signs) on a few of the clip's frames.
+        of its source, and a source has a standard size (CROP_SOURCES; at most one admits a given
+        crop size): every phase of the canonical windows and every canonical offset is tried, scored
+        by the quantised pilot's reading (known signs) on a few of the clip's frames.
         """
         hc, wc = layout.canon_hw
         n, h, w, _ = frames.shape
-        for pitch in CROP_PITCHES:
-            if not (MIN_CROP * hc * pitch <= h <= hc * pitch and MIN_CROP * wc * pitch <= w <= wc * pitch):
+        for short, long in CROP_SOURCES:
+            src_h, src_w = (short, long) if w >= h else (long, short)
+            if not (MIN_CROP * src_h <= h <= src_h and MIN_CROP * src_w <= w <= src_w) or (h, w) == (src_h, src_w):
                 continue
-            if (h, w) == (hc * pitch, wc * pitch):
-                continue
+            pitch = (src_h / hc, src_w / wc)
             picks = frames[torch.linspace(0, n - 1, min(n, CROP_SEARCH_FRAMES)).round().long()]
             luma = _frame_luma(picks)
-            step = max(1, pitch // 6)  # whole pixels up to 1080p; finer is not worth it at 4K
             scored = []
-            for sy in range(0, pitch, step):
-                for sx in range(0, pitch, step):
-                    canon = F.avg_pool2d(luma[:, None, sy:, sx:], pitch)[:, 0]
-                    score, y0, x0 = layout.pilot_scan(canon, (hc, wc))
+            for sy in _window_phases(pitch[0]):
+                rows = _crop_rows(luma, pitch[0], sy)
+                for sx in _window_phases(pitch[1]):
+                    score, y0, x0 = layout.pilot_scan(_crop_columns(rows, pitch[1], sx), (hc, wc))
                     scored.append((score, sy, sx, y0, x0))
             scored.sort(reverse=True)
             chunk = self._chunk(frames.device)  # a float copy of every frame at once could be gigabytes
             for _, sy, sx, y0, x0 in scored[:top]:
-                canon = torch.cat([F.avg_pool2d(_frame_luma(frames[i:i + chunk])[:, None, sy:, sx:], pitch)[:, 0]
-                                   for i in range(0, n, chunk)])
+                canon = torch.cat([
+                    _crop_columns(_crop_rows(_frame_luma(frames[i:i + chunk]), pitch[0], sy), pitch[1], sx)
+                    for i in range(0, n, chunk)])
                 hh, ww = min(canon.shape[1], hc - y0), min(canon.shape[2], wc - x0)
                 placed = torch.zeros(n, hc, wc, device=frames.device)
                 placed[:, y0:y0 + hh, x0:x0 + ww] = canon[:, :hh, :ww]
@@ -833,6 +841,29 @@ class Watermarker:
                 hb, wb = layout.blocks_hw
                 block_cover = cover[: hb * BLOCK, : wb * BLOCK].reshape(hb, BLOCK, wb, BLOCK).amin((1, 3))
                 yield placed, block_cover.reshape(-1)
+
+
+def _window_phases(pitch: float) -> list[float]:
+    """Where the source's canonical windows may start in a crop, in pixels from its edge: every whole
+    pixel for a whole pitch (every few at 4K: finer is not worth it), thirds of a pixel for 480p's
+    fractional one (8/3 exactly on 480 rows, within 0.002 px a window on 854 columns)."""
+    if float(pitch).is_integer():
+        return list(range(0, int(pitch), max(1, int(pitch) // 6)))
+    return [i / 3 for i in range(int(3 * pitch))]
+
+
+def _crop_rows(luma: torch.Tensor, pitch: float, phase: float) -> torch.Tensor:
+    """(N, h, w) -> (N, rows, w): means over row windows [phase + k pitch, phase + (k + 1) pitch)."""
+    if float(pitch).is_integer() and float(phase).is_integer():
+        return F.avg_pool2d(luma[:, None, int(phase):], (int(pitch), 1))[:, 0]
+    return _window_weights(luma.shape[1], pitch, phase, None, luma.device) @ luma
+
+
+def _crop_columns(rows: torch.Tensor, pitch: float, phase: float) -> torch.Tensor:
+    """(N, rows, w) -> (N, rows, cols): the same over column windows."""
+    if float(pitch).is_integer() and float(phase).is_integer():
+        return F.avg_pool2d(rows[:, None, :, int(phase):], (1, int(pitch)))[:, 0]
+    return rows @ _window_weights(rows.shape[2], pitch, phase, None, rows.device).T
 
 
 def _frame_luma(frames: torch.Tensor) -> torch.Tensor:

@@ -97,11 +97,15 @@ def test_clip_resynchronises_after_crop(marker, face_clip):
     assert found.resynchronised and (found.stream_id, found.segment) == (4242, 9)
 
 
-def test_busy_texture_resynchronises_after_crop(marker):
+@pytest.mark.parametrize("height, width", [(360, 640), (480, 854), (854, 480)])
+def test_busy_texture_resynchronises_after_crop(marker, height, width):
     # Busy blocks carry quantised chips, not the spatial pilot the scaled-crop search looks for: a
-    # crop kept at its pixel size is found at its source's pitch, frame by frame and as a clip.
-    frames = wm_testmedia.frames("texture", 3, 360, 640, seed=6)
-    cropped = marker.embed_segment(frames, stream_id=99, segment=4)[:, 17:341, 41:617]
+    # crop kept at its pixel size is found at its source's pitch, frame by frame and as a clip;
+    # 480p's pitch (8/3 by 2.67 pixels) is not a whole number.
+    frames = wm_testmedia.frames("texture", 3, height, width, seed=6)
+    top, left = round(0.047 * height), round(0.064 * width)  # keeps 90 % of each side, off-centre
+    cropped = marker.embed_segment(frames, stream_id=99, segment=4)[
+        :, top:top + round(0.9 * height), left:left + round(0.9 * width)]
     assert all(d.resynchronised and d.segment == 4 for d in marker.detect_frames(cropped))
     found = marker.detect_clip(cropped)
     assert found.resynchronised and (found.stream_id, found.segment) == (99, 4)

@@ -1,4 +1,5 @@
 """No unmarked frame may read as marked: 2,400 frames of varied content, plus frames marked otherwise."""
+import pytest
 import torch
 
 from watermark import compat, engine, wm_testmedia
@@ -44,12 +45,14 @@ def test_resync_path_finds_nothing_on_unmarked_or_foreign_marks(marker):
         assert not marker.detect(frame).marked
 
 
-def test_pitch_crop_search_finds_nothing_on_unmarked_or_foreign_crops(marker):
-    # 576x324 is 90 % of 360p: the search at the source's pitch runs on every one of these.
+@pytest.mark.parametrize("height, width", [(360, 640), (480, 854)])
+def test_pitch_crop_search_finds_nothing_on_unmarked_or_foreign_crops(marker, height, width):
+    # 90 % of 360p or of 480p (a fractional pitch): the search at the source's pitch runs on every one.
     scenes = torch.nn.functional.interpolate(
-        _varied_unmarked(60)[::6].permute(0, 3, 1, 2).float(), size=(360, 640), mode="bilinear"
+        _varied_unmarked(60)[::6].permute(0, 3, 1, 2).float(), size=(height, width), mode="bilinear"
     ).round().to(torch.uint8).permute(0, 2, 3, 1)
-    texture = wm_testmedia.frames("texture", 2, 360, 640, seed=9)
+    texture = wm_testmedia.frames("texture", 2, height, width, seed=9)
     other_key = engine.Watermarker(key="other").embed_segment(texture, stream_id=1, segment=1)
+    top, left = round(0.047 * height), round(0.064 * width)
     for frame in [*scenes, *texture, *other_key]:
-        assert not marker.detect(frame[17:341, 41:617]).marked
+        assert not marker.detect(frame[top:top + round(0.9 * height), left:left + round(0.9 * width)]).marked
