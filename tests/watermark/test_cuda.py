@@ -73,10 +73,12 @@ def test_unmarked_frames_read_as_unmarked_on_cuda(marker):
         assert not marker.detect_clip(frames).marked
 
 
-@pytest.mark.parametrize("kind", ["face", "texture"])
-def test_cuda_clip_resynchronises_after_crop(marker, kind):
-    frames = wm_testmedia.frames(kind, 6, 720, 1280, seed=21).cuda()
-    cropped = marker.embed_segment(frames, stream_id=99, segment=4)[:, 34:682, 61:1213]  # 90 %, off-centre
+@pytest.mark.parametrize("kind, height, width", [("face", 720, 1280), ("texture", 720, 1280), ("texture", 480, 854)])
+def test_cuda_clip_resynchronises_after_crop(marker, kind, height, width):
+    frames = wm_testmedia.frames(kind, 6, height, width, seed=21).cuda()
+    top, left = round(0.047 * height), round(0.048 * width)  # keeps 90 % of each side, off-centre
+    cropped = marker.embed_segment(frames, stream_id=99, segment=4)[
+        :, top:top + round(0.9 * height), left:left + round(0.9 * width)]
     found = marker.detect_clip(cropped)
     assert found.marked and found.resynchronised and (found.stream_id, found.segment) == (99, 4)
 
