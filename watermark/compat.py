@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .engine import _luma
+
 SCALE = 36.0
 _MIN_PIXELS = 256 * 256  # imwatermark refuses smaller images
 # Keep the quantised value this far above the block's runner-up, for rounding in RGB and YUV.
@@ -54,9 +56,9 @@ def _bits_of(data: bytes) -> torch.Tensor:
 def _u_channel(frames: torch.Tensor) -> torch.Tensor:
     """OpenCV's U (as in COLOR_BGR2YUV on uint8), rounded, from (N, H, W, 3) RGB: (N, H, W) float."""
     rgb = frames.float()
-    # Element-wise, not a matmul: the same IEEE operations in the same order on CPU and CUDA, so U
-    # rounds alike on both.
-    y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    # The engine's element-wise BT.601 sum, not a matmul: the same IEEE operations in the same order
+    # on CPU and CUDA, so U rounds alike on both.
+    y = _luma(rgb[..., 0], rgb[..., 1], rgb[..., 2])
     return ((rgb[..., 2] - y) * 0.492 + 128.0).round().clamp(0, 255)
 
 

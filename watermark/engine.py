@@ -185,7 +185,6 @@ class _Layout:
         self.group = torch.from_numpy(group).to(device)
         self.frame_pos = torch.from_numpy(frame_pos).to(device)
         self.pn = torch.from_numpy(pn).float().to(device)
-        self.group_size = torch.bincount(self.group, minlength=self.bits + 1).float()
         # Row b: the CHIPS_PER_BIT chips of bit b (perm[i] belongs to bit i % bits); for group_sums.
         self.bit_chips = torch.from_numpy(np.ascontiguousarray(
             perm[:n_bit_chips].reshape(CHIPS_PER_BIT, self.bits).T)).to(device)
@@ -823,15 +822,16 @@ class Watermarker:
             luma = _frame_luma(picks)
             scored = []
             for sy in _window_phases(pitch[0]):
-                rows = _crop_rows(luma, pitch[0], sy)
+                rows = _window_means(luma, pitch[0], sy, dim=1)
                 for sx in _window_phases(pitch[1]):
-                    score, y0, x0 = layout.pilot_scan(_crop_columns(rows, pitch[1], sx), (hc, wc))
+                    score, y0, x0 = layout.pilot_scan(_window_means(rows, pitch[1], sx, dim=2), (hc, wc))
                     scored.append((score, sy, sx, y0, x0))
             scored.sort(reverse=True)
             chunk = self._chunk(frames.device)  # a float copy of every frame at once could be gigabytes
             for _, sy, sx, y0, x0 in scored[:top]:
                 canon = torch.cat([
-                    _crop_columns(_crop_rows(_frame_luma(frames[i:i + chunk]), pitch[0], sy), pitch[1], sx)
+                    _window_means(_window_means(_frame_luma(frames[i:i + chunk]), pitch[0], sy, dim=1),
+                                  pitch[1], sx, dim=2)
                     for i in range(0, n, chunk)])
                 hh, ww = min(canon.shape[1], hc - y0), min(canon.shape[2], wc - x0)
                 placed = torch.zeros(n, hc, wc, device=frames.device)
@@ -852,18 +852,15 @@ def _window_phases(pitch: float) -> list[float]:
     return [i / 3 for i in range(int(3 * pitch))]
 
 
-def _crop_rows(luma: torch.Tensor, pitch: float, phase: float) -> torch.Tensor:
-    """(N, h, w) -> (N, rows, w): means over row windows [phase + k pitch, phase + (k + 1) pitch)."""
+def _window_means(x: torch.Tensor, pitch: float, phase: float, *, dim: int) -> torch.Tensor:
+    """Means of (N, h, w) over windows [phase + k pitch, phase + (k + 1) pitch) along `dim` (1: rows,
+    2: columns); a pooling for whole pitches and phases, exact pixel-overlap weights otherwise."""
     if float(pitch).is_integer() and float(phase).is_integer():
-        return F.avg_pool2d(luma[:, None, int(phase):], (int(pitch), 1))[:, 0]
-    return _window_weights(luma.shape[1], pitch, phase, None, luma.device) @ luma
-
-
-def _crop_columns(rows: torch.Tensor, pitch: float, phase: float) -> torch.Tensor:
-    """(N, rows, w) -> (N, rows, cols): the same over column windows."""
-    if float(pitch).is_integer() and float(phase).is_integer():
-        return F.avg_pool2d(rows[:, None, :, int(phase):], (1, int(pitch)))[:, 0]
-    return rows @ _window_weights(rows.shape[2], pitch, phase, None, rows.device).T
+        kept = x.narrow(dim, int(phase), x.shape[dim] - int(phase))
+        kernel = (int(pitch), 1) if dim == 1 else (1, int(pitch))
+        return F.avg_pool2d(kept[:, None], kernel)[:, 0]
+    weights = _window_weights(x.shape[dim], pitch, phase, None, x.device)
+    return weights @ x if dim == 1 else x @ weights.T
 
 
 def _frame_luma(frames: torch.Tensor) -> torch.Tensor:
